@@ -1,0 +1,43 @@
+# spinetumor: automatic segmentation of spinal cord tumours on MRI, as a reproducible study.
+# Thin on purpose: config, stage files, target rules. See README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/validation.smk"
+include: "workflow/rules/registration.smk"
+include: "workflow/rules/cordmask.smk"
+include: "workflow/rules/preprocessing.smk"
+include: "workflow/rules/splits.smk"
+
+
+localrules:
+    all,
+    preprocess,
+    splits,
+
+
+rule all:
+    input:
+        VALIDATION_TABLE,
+        registration_targets,
+        preprocess_targets,
+        SPLITS_TSV,
+    default_target: True
+
+
+rule preprocess:
+    input:
+        preprocess_targets,
+
+
+rule splits:
+    input:
+        SPLITS_TSV,

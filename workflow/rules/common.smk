@@ -1,0 +1,162 @@
+# Config validation, the study's units, wildcard constraints and input functions.
+# Rule files hold only rules; everything they compute from config lives here.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+from spinetumor import bids as st_bids  # noqa: E402
+from spinetumor import cordmask as st_cordmask  # noqa: E402
+
+
+validate(config, schema=str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+
+RESULTS = config["results_dir"].rstrip("/")
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+ENVS = str(Path(workflow.basedir) / "envs")
+IS_DEMO = config["bids_dir"] == "demo"
+BIDS_DIR = f"{RESULTS}/demo/bids" if IS_DEMO else config["bids_dir"]
+PARTICIPANTS = config["participants_tsv"] or f"{BIDS_DIR}/participants.tsv"
+CHAINS = sorted(config["preprocessing"])
+
+
+wildcard_constraints:
+    subpath=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
+    prefix=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
+    chain=r"[A-Za-z0-9]+",
+    demo_id=r"[0-9]{3}",
+
+
+def _load_units():
+    """Index the dataset once per workflow start (the demo's units come from config)."""
+    if IS_DEMO:
+        from spinetumor.demo import subject_id
+
+        ids = [subject_id(i) for i in range(1, config["demo"]["n_subjects"] + 1)]
+        return st_bids.demo_units(BIDS_DIR, ids)
+    return st_bids.discover_units(
+        BIDS_DIR,
+        {"T2w": config["bids"]["T2w"], "T1w": config["bids"]["T1w"]},
+        config["labels"],
+        include=config["bids"]["include_subjects"],
+        exclude=config["bids"]["exclude_subjects"],
+        sessions=config["bids"]["sessions"],
+    )
+
+
+UNITS = {unit.prefix: unit for unit in _load_units()}
+if not UNITS:
+    raise WorkflowError(f"bids_dir {BIDS_DIR}: no subject with a T2w image matches the configured entities")
+if config["on_invalid_input"] == "error":
+    _indexing_problems = [f"{p}: {msg}" for p, u in UNITS.items() for msg in u.problems]
+    if _indexing_problems:
+        raise WorkflowError("invalid input (on_invalid_input: error):\n" + "\n".join(_indexing_problems))
+
+
+def unit(wildcards):
+    """The unit of a job, checking that its folder and prefix agree."""
+    found = UNITS.get(wildcards.prefix)
+    if found is None or found.subpath != wildcards.subpath:
+        raise WorkflowError(f"{wildcards.subpath}/{wildcards.prefix}: not a unit of this study")
+    return found
+
+
+def unit_path(pattern, u, **extra):
+    """Fill a per-unit output pattern for one unit (and other wildcards in `extra`)."""
+    return pattern.format(subpath=u.subpath, prefix=u.prefix, **extra)
+
+
+# Per-unit outputs; the patterns are shared by the rules and the targets.
+VALIDATION_REPORT = f"{RESULTS}/validation/{{subpath}}/anat/{{prefix}}_desc-validation.json"
+VALIDATION_TABLE = f"{RESULTS}/validation/validation.tsv"
+EXCLUDED_TABLE = f"{RESULTS}/excluded_subjects.tsv"
+LESION_DSEG = f"{RESULTS}/labels/{{subpath}}/anat/{{prefix}}_space-T2w_dseg.nii.gz"
+REG_T1W = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_space-T2w_T1w.nii.gz"
+REG_XFM = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_from-T1w_to-T2w_mode-image_xfm.tfm"
+REG_QC = f"{RESULTS}/registration/{{subpath}}/figures/{{prefix}}_desc-registration_qc.png"
+REG_JSON = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_space-T2w_T1w.json"
+CORD_MASK = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.nii.gz"
+CORD_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.json"
+PREPROC = f"{RESULTS}/preprocessed/{{chain}}/{{subpath}}/anat/{{prefix}}_desc-preproc"
+SPLITS_TSV = f"{RESULTS}/splits/splits.tsv"
+
+
+def raw_inputs(wildcards):
+    """The raw files a unit's validation reads (only those that exist or a rule makes)."""
+    u = unit(wildcards)
+    files = {"t2w": u.t2w, "t1w": u.t1w, **{f"label_{k}": v for k, v in u.labels.items()}}
+    return {k: v for k, v in files.items() if v}
+
+
+def validated(wildcards):
+    """The unit's validation report: every per-unit step waits for it."""
+    return unit_path(VALIDATION_REPORT, unit(wildcards))
+
+
+def t2w_of(wildcards):
+    return unit(wildcards).t2w
+
+
+def t1w_of(wildcards):
+    return unit(wildcards).t1w
+
+
+def lesion_label_files(wildcards):
+    """Lesion label files of a unit (none for a healthy subject)."""
+    labels = unit(wildcards).labels
+    return {k: v for k, v in labels.items() if k in ("dseg", "tumor", "edema", "cavity")}
+
+
+def cord_source(wildcards):
+    """(source, file) of the unit's cord mask, by the configured priority."""
+    try:
+        return st_cordmask.choose_source(config["cord_mask"]["priority"], unit(wildcards).labels)
+    except ValueError as exc:
+        raise WorkflowError(f"{wildcards.prefix}: {exc}")
+
+
+def valid_units():
+    """Units that passed validation.
+
+    With `on_invalid_input: error` an invalid unit stops the study, so every
+    unit is valid and the whole DAG is known up front; with `skip` the list
+    comes from the validation checkpoint.
+    """
+    if config["on_invalid_input"] == "error":
+        return list(UNITS.values())
+    from spinetumor.validation import valid_prefixes
+
+    table = checkpoints.summarize_validation.get().output.table
+    return [UNITS[p] for p in valid_prefixes(table)]
+
+
+def preprocess_targets(wildcards):
+    kinds = ("T2w.nii.gz", "T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz", "geometry.json")
+    return [
+        f"{unit_path(PREPROC, u, chain=chain)}_{kind}"
+        for u in valid_units()
+        for chain in CHAINS
+        for kind in kinds
+    ]
+
+
+def registration_targets(wildcards):
+    return [unit_path(p, u) for u in valid_units() for p in (REG_T1W, REG_QC)]
+
+
+def chain_steps(wildcards):
+    """The steps of a preprocessing chain (a shipped preset or the config's own)."""
+    from spinetumor.preprocessing import preset, validate_chain
+
+    spec = config["preprocessing"][wildcards.chain]
+    steps = spec["steps"] if "steps" in spec else preset(spec["preset"])["steps"]
+    validate_chain(steps)
+    return steps
+
+
+def res(family, key):
+    return config["resources"][family][key]

@@ -1,0 +1,28 @@
+# T1w registered onto T2w: affine (rigid first), multi-resolution, SimpleITK.
+
+
+rule register_t1w:
+    input:
+        t2w=t2w_of,
+        t1w=t1w_of,
+        validated=validated,
+    output:
+        t1w=REG_T1W,
+        xfm=REG_XFM,
+        qc=REG_QC,
+        summary=REG_JSON,
+    params:
+        settings=config["registration"],
+        subject=lambda wildcards: wildcards.prefix,
+    log:
+        f"{LOGS}/registration/{{subpath}}/{{prefix}}.log",
+    benchmark:
+        f"{BENCH}/registration/{{subpath}}/{{prefix}}.tsv"
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: config["threads"]["registration"]
+    resources:
+        mem_mb=res("registration", "mem_mb"),
+        runtime=res("registration", "runtime"),
+    script:
+        "../scripts/register_t1w.py"

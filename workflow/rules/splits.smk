@@ -1,0 +1,23 @@
+# Subject-level, seeded, stratified splits, computed once.
+
+
+rule make_splits:
+    input:
+        participants=PARTICIPANTS,
+        validation=VALIDATION_TABLE,
+    output:
+        splits=SPLITS_TSV,
+    params:
+        settings=config["splits"],
+    log:
+        f"{LOGS}/splits/splits.log",
+    benchmark:
+        f"{BENCH}/splits/splits.tsv"
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("light", "mem_mb"),
+        runtime=res("light", "runtime"),
+    script:
+        "../scripts/make_splits.py"

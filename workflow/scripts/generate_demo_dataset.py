@@ -1,0 +1,6 @@
+"""Write the dataset-level files of the embedded demo dataset."""
+from pathlib import Path
+
+from spinetumor import demo, smk
+
+smk.run(snakemake, demo.write_dataset_files, Path(snakemake.params.bids_dir), int(snakemake.params.n_subjects), int(snakemake.params.seed))

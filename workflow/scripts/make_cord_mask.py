@@ -1,0 +1,13 @@
+"""Write a subject's spinal cord mask on the T2w grid."""
+from spinetumor import cordmask, smk
+
+smk.run(
+    snakemake,
+    cordmask.make_cord_mask,
+    snakemake.input.t2w,
+    snakemake.params.source,
+    snakemake.input.source_file,
+    snakemake.output.mask,
+    snakemake.output.info,
+    diameter_mm=float(snakemake.params.diameter_mm),
+)

@@ -1,0 +1,15 @@
+"""Register a subject's T1w onto its T2w and write the QC figure."""
+from spinetumor import registration, smk
+
+smk.run(
+    snakemake,
+    registration.run_registration,
+    snakemake.input.t2w,
+    snakemake.input.t1w,
+    snakemake.output.t1w,
+    snakemake.output.xfm,
+    snakemake.output.qc,
+    registration.RegistrationSettings.from_config({**snakemake.params.settings, "threads": snakemake.threads}),
+    subject=snakemake.params.subject,
+    summary_json=snakemake.output.summary,
+)

@@ -1,0 +1,306 @@
+"""Find a study's scans and labels in a BIDS dataset, once per workflow start.
+
+A *unit* is one subject (and session, when the dataset has sessions): the T2w,
+the contrast-enhanced T1w and the label files that belong to it. Raw images
+are indexed with pybids (entities chosen by config); label files live in a
+derivative folder whose naming varies between groups (one ``dseg`` map, or
+one binary file per structure as in ivadomed), so they are located with
+path templates from config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LESION_STRUCTURES",
+    "Unit",
+    "discover_units",
+    "demo_units",
+    "resolve_label_paths",
+    "read_participants",
+]
+
+log = logging.getLogger(__name__)
+
+#: Per-structure label files, in the order of their ``dseg`` values (1, 2, 3).
+LESION_STRUCTURES: tuple[str, ...] = ("tumor", "edema", "cavity")
+
+_NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One subject (and optional session) with the files the study needs.
+
+    Attributes:
+        subject: BIDS subject label, without ``sub-``.
+        session: BIDS session label without ``ses-``, or ``None``.
+        t2w: Path of the T2w image.
+        t1w: Path of the T1w image, or ``None`` if none matched.
+        labels: Label files found, keyed by ``dseg``, ``tumor``, ``edema``,
+            ``cavity``, ``cord`` or ``centerline``.
+        problems: Problems found while indexing (missing or ambiguous files).
+    """
+
+    subject: str
+    session: str | None
+    t2w: str | None
+    t1w: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def participant_id(self) -> str:
+        """``sub-<label>``, as in ``participants.tsv``."""
+        return f"sub-{self.subject}"
+
+    @property
+    def prefix(self) -> str:
+        """BIDS file-name prefix, e.g. ``sub-01`` or ``sub-01_ses-02``."""
+        return self.participant_id + (f"_ses-{self.session}" if self.session else "")
+
+    @property
+    def subpath(self) -> str:
+        """BIDS folder of the unit, e.g. ``sub-01`` or ``sub-01/ses-02``."""
+        return self.participant_id + (f"/ses-{self.session}" if self.session else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain, JSON-serialisable view (for Snakemake params and reports)."""
+        return {
+            "subject": self.subject,
+            "session": self.session,
+            "prefix": self.prefix,
+            "t2w": self.t2w,
+            "t1w": self.t1w,
+            "labels": dict(self.labels),
+            "problems": list(self.problems),
+        }
+
+
+def resolve_label_paths(
+    labels_dir: Path,
+    templates: Mapping[str, str | None],
+    subpath: str,
+    prefix: str,
+    *,
+    check_exists: bool = True,
+) -> dict[str, str]:
+    """Fill the label path templates of one unit and keep the files that exist.
+
+    Args:
+        labels_dir: Folder of the label derivative (e.g. ``derivatives/labels``).
+        templates: Structure name to template with ``{subpath}`` and
+            ``{prefix}`` placeholders; ``None`` disables a structure.
+        subpath: Unit folder, e.g. ``sub-01/ses-02``.
+        prefix: Unit file prefix, e.g. ``sub-01_ses-02``.
+        check_exists: Keep only files that exist (``False`` for data that a
+            rule has yet to write, such as the embedded demo dataset).
+
+    Returns:
+        Structure name to path, for the files found.
+    """
+    found: dict[str, str] = {}
+    for name, template in templates.items():
+        if not template:
+            continue
+        path = labels_dir / template.format(subpath=subpath, prefix=prefix)
+        if not check_exists or path.exists():
+            found[name] = str(path)
+    return found
+
+
+def label_templates(labels_cfg: Mapping[str, Any]) -> dict[str, str | None]:
+    """The label templates selected by the ``labels`` config section.
+
+    Args:
+        labels_cfg: The ``labels`` section (``lesions.format`` is ``dseg``,
+            ``per_structure`` or ``none``).
+
+    Returns:
+        Structure name to template.
+
+    Raises:
+        ValueError: unknown lesion format.
+    """
+    lesions = labels_cfg.get("lesions", {})
+    fmt = lesions.get("format", "dseg")
+    templates: dict[str, str | None] = {}
+    if fmt == "dseg":
+        templates["dseg"] = lesions.get("dseg")
+    elif fmt == "per_structure":
+        per = lesions.get("per_structure", {})
+        for name in LESION_STRUCTURES:
+            templates[name] = per.get(name)
+    elif fmt != "none":
+        raise ValueError(f"labels.lesions.format: unknown value {fmt!r} (dseg, per_structure or none)")
+    templates["cord"] = labels_cfg.get("cord")
+    templates["centerline"] = labels_cfg.get("centerline")
+    return templates
+
+
+def _entity_filters(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """pybids filters from a config entity spec; ``null`` values are not filtered."""
+    filters = {key: value for key, value in spec.items() if value is not None}
+    filters.setdefault("extension", _NIFTI_EXTENSIONS)
+    return filters
+
+
+def _select(files: Sequence[Any], contrast: str, where: str) -> tuple[str | None, str | None]:
+    """Pick the single file of a contrast, or say why none can be picked."""
+    if not files:
+        return None, f"{contrast}: no file matches the configured BIDS entities in {where}"
+    if len(files) > 1:
+        names = ", ".join(sorted(os.path.basename(f.path) for f in files))
+        return None, f"{contrast}: {len(files)} files match the configured BIDS entities ({names}); add an entity to choose one"
+    return files[0].path, None
+
+
+def discover_units(
+    bids_dir: str | os.PathLike[str],
+    contrasts: Mapping[str, Mapping[str, Any]],
+    labels_cfg: Mapping[str, Any],
+    *,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    sessions: Iterable[str] = (),
+) -> list[Unit]:
+    """Index a BIDS dataset once and return its units.
+
+    Args:
+        bids_dir: Root of the raw BIDS dataset.
+        contrasts: ``{"T2w": {...}, "T1w": {...}}`` pybids entity filters
+            (e.g. ``suffix``, ``ceagent``, ``acquisition``); ``null`` means
+            "not filtered".
+        labels_cfg: The ``labels`` config section (folder and templates).
+        include: Subject labels (with or without ``sub-``) to keep; empty
+            keeps all.
+        exclude: Subject labels to leave out.
+        sessions: Session labels to keep; empty keeps all.
+
+    Returns:
+        Units sorted by subject and session. A unit whose files are missing
+        or ambiguous is returned with its ``problems`` filled, so that the
+        caller decides whether that stops the study or skips the subject.
+
+    Raises:
+        FileNotFoundError: ``bids_dir`` is not a folder.
+    """
+    from bids import BIDSLayout, BIDSLayoutIndexer  # slow import; only when a dataset is indexed
+
+    root = Path(bids_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"bids_dir: {root} is not a folder")
+    indexer = BIDSLayoutIndexer(validate=False, index_metadata=False)
+    layout = BIDSLayout(str(root), validate=False, derivatives=False, indexer=indexer)
+
+    wanted = {_strip(s, "sub-") for s in include}
+    unwanted = {_strip(s, "sub-") for s in exclude}
+    wanted_sessions = {_strip(s, "ses-") for s in sessions}
+    labels_dir = root / labels_cfg.get("dir", "derivatives/labels")
+    templates = label_templates(labels_cfg)
+
+    units: list[Unit] = []
+    for subject in sorted(layout.get_subjects()):
+        if (wanted and subject not in wanted) or subject in unwanted:
+            continue
+        subject_sessions = layout.get_sessions(subject=subject) or [None]
+        for session in sorted(subject_sessions, key=lambda s: s or ""):
+            if session is not None and wanted_sessions and session not in wanted_sessions:
+                continue
+            units.append(_make_unit(layout, subject, session, contrasts, labels_dir, templates))
+    missing = wanted - {u.subject for u in units}
+    if missing:
+        log.warning("include_subjects: not found in %s: %s", root, ", ".join(sorted(missing)))
+    return units
+
+
+def _make_unit(layout, subject, session, contrasts, labels_dir, templates) -> Unit:
+    from bids.layout import Query
+
+    query: dict[str, Any] = {"subject": subject, "session": session if session else Query.NONE}
+    where = f"sub-{subject}" + (f"/ses-{session}" if session else "")
+    paths: dict[str, str | None] = {}
+    problems: list[str] = []
+    for contrast in ("T2w", "T1w"):
+        files = layout.get(return_type="object", **query, **_entity_filters(contrasts[contrast]))
+        paths[contrast], problem = _select(files, contrast, where)
+        if problem:
+            problems.append(problem)
+    subpath = where
+    prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
+    labels = resolve_label_paths(labels_dir, templates, subpath, prefix)
+    return Unit(subject, session, paths["T2w"], paths["T1w"], labels, tuple(problems))
+
+
+def demo_units(bids_dir: str | os.PathLike[str], subject_ids: Iterable[str]) -> list[Unit]:
+    """Units of the embedded demo dataset, known without reading any file.
+
+    The demo dataset is written by a workflow rule, so at the time the DAG is
+    built its files may not exist; their names are fixed by
+    :mod:`spinetumor.demo`.
+
+    Args:
+        bids_dir: Where the demo dataset is (or will be) written.
+        subject_ids: Demo subject labels (e.g. ``"001"``).
+
+    Returns:
+        One unit per subject.
+    """
+    root = Path(bids_dir)
+    units = []
+    for sid in subject_ids:
+        anat = root / f"sub-{sid}" / "anat"
+        labels = root / "derivatives" / "labels" / f"sub-{sid}" / "anat"
+        units.append(
+            Unit(
+                subject=sid,
+                session=None,
+                t2w=str(anat / f"sub-{sid}_T2w.nii.gz"),
+                t1w=str(anat / f"sub-{sid}_ce-gadolinium_T1w.nii.gz"),
+                labels={
+                    "dseg": str(labels / f"sub-{sid}_T2w_dseg.nii.gz"),
+                    "cord": str(labels / f"sub-{sid}_T2w_seg-manual.nii.gz"),
+                    "centerline": str(labels / f"sub-{sid}_T2w_centerline-manual.nii.gz"),
+                },
+            )
+        )
+    return units
+
+
+def read_participants(path: str | os.PathLike[str], column: str | None = None):
+    """Read ``participants.tsv`` as a DataFrame indexed by ``participant_id``.
+
+    Args:
+        path: The TSV file.
+        column: A column that must exist (e.g. the stratification column).
+
+    Returns:
+        ``pandas.DataFrame`` with string values, ``n/a`` read as missing.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file lacks ``participant_id`` or ``column``.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: participants table not found")
+    table = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
+    if "participant_id" not in table.columns:
+        raise ValueError(f"{path}: no 'participant_id' column")
+    if column is not None and column not in table.columns:
+        raise ValueError(f"{path}: no {column!r} column (columns: {', '.join(table.columns)})")
+    table["participant_id"] = [p if p.startswith("sub-") else f"sub-{p}" for p in table["participant_id"]]
+    return table.set_index("participant_id")
+
+
+def _strip(value: str, prefix: str) -> str:
+    value = str(value)
+    return value[len(prefix):] if value.startswith(prefix) else value

@@ -1,0 +1,11 @@
+"""Validate one subject's inputs before anything else reads them."""
+from spinetumor import smk, validation
+
+smk.run(
+    snakemake,
+    validation.run_validation,
+    snakemake.params.unit,
+    snakemake.output.report,
+    on_invalid=snakemake.params.on_invalid,
+    require_cord=snakemake.params.require_cord,
+)
