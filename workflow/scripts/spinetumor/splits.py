@@ -4,13 +4,15 @@ Splits are computed once and saved as a long TSV (``subject``, ``split``,
 ``role``), so every later stage reads the same assignment. All sessions of a
 subject share its role because the table lists subjects, not scans.
 
-Stratification is systematic sampling: within each stratum the subjects are
-shuffled and spread evenly over ``[0, 1)``; sorting everybody by that key
-interleaves the strata in proportion to their sizes. Dealing that order
-round-robin gives stratified folds, and taking its head gives a stratified
-sample. Unlike scikit-learn's ``StratifiedKFold``/``train_test_split`` this
-works for any stratum size, including strata smaller than the number of folds
-or a single subject, which small studies and the tiny test study have.
+K-fold deals each stratum's shuffled subjects over the folds, so that every
+fold holds each stratum's share to within one subject. Hold-out and
+validation parts use systematic sampling: within each stratum the subjects
+are shuffled and spread evenly over ``[0, 1)``; sorting everybody by that key
+interleaves the strata in proportion to their sizes, and the head of that
+order is a stratified sample. Unlike scikit-learn's ``StratifiedKFold`` and
+``train_test_split``, this works for any stratum size, including strata
+smaller than the number of folds or a single subject, which small studies
+and the tiny test study have.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ROLES", "stratified_order", "kfold_splits", "holdout_splits", "make_splits", "check_splits", "write_splits", "splits_from_files"]
+__all__ = ["ROLES", "stratified_order", "assign_folds", "kfold_splits", "holdout_splits", "make_splits", "check_splits", "write_splits", "splits_from_files"]
 
 ROLES: tuple[str, ...] = ("train", "val", "test")
 
@@ -52,6 +54,42 @@ def stratified_order(subjects: Sequence[str], strata: Sequence[str], rng: np.ran
         n = len(members)
         keyed += [((rank + offset) / n, members[i]) for rank, i in enumerate(order)]
     return [subject for _, subject in sorted(keyed)]
+
+
+def assign_folds(
+    subjects: Sequence[str], strata: Sequence[str], n_folds: int, rng: np.random.Generator
+) -> dict[str, int]:
+    """Deal each stratum's shuffled subjects over the folds, smallest folds first.
+
+    Every stratum's count differs by at most one between folds, and so do the
+    fold sizes.
+
+    Args:
+        subjects: Subject IDs.
+        strata: Stratum of each subject.
+        n_folds: Number of folds.
+        rng: Random generator.
+
+    Returns:
+        Subject to fold index.
+    """
+    by_stratum: dict[str, list[str]] = {}
+    for subject, stratum in zip(subjects, strata):
+        by_stratum.setdefault(str(stratum), []).append(subject)
+    sizes = np.zeros(n_folds, dtype=int)
+    fold_of: dict[str, int] = {}
+    for stratum in sorted(by_stratum, key=lambda s: (-len(by_stratum[s]), s)):
+        members = sorted(by_stratum[stratum])
+        members = [members[i] for i in rng.permutation(len(members))]
+        # Folds ordered by current size, ties in random order: the extras of this
+        # stratum go to the folds that are smallest so far.
+        ties = rng.permutation(n_folds)
+        fold_order = sorted(range(n_folds), key=lambda k: (sizes[k], ties[k]))
+        for rank, subject in enumerate(members):
+            fold = fold_order[rank % n_folds]
+            fold_of[subject] = fold
+            sizes[fold] += 1
+    return fold_of
 
 
 def _n_of(fraction: float, n: int) -> int:
@@ -92,11 +130,10 @@ def kfold_splits(
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     stratum_of = dict(zip(subjects, strata))
-    order = stratified_order(subjects, strata, np.random.default_rng([seed, 0]))
-    fold_of = {subject: i % n_folds for i, subject in enumerate(order)}
+    fold_of = assign_folds(subjects, strata, n_folds, np.random.default_rng([seed, 0]))
     rows = []
     for k in range(n_folds):
-        rest = [s for s in order if fold_of[s] != k]
+        rest = [s for s in sorted(subjects) if fold_of[s] != k]
         rng = np.random.default_rng([seed, 1, k])
         rest_order = stratified_order(rest, [stratum_of[s] for s in rest], rng)
         n_val = min(_n_of(val_fraction, len(rest)), len(rest) - 1)

@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny NIfTI files and BIDS trees with hand-known contents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REAL_SPINE = SHARED / "data" / "real-spine"
+
+
+def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    """Write `data` as NIfTI (creating folders), with `affine` or identity."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+@pytest.fixture
+def real_spine() -> Path:
+    """The two real healthy subjects, or a skip that says why."""
+    if not REAL_SPINE.is_dir():
+        pytest.skip(f"real data not found at {REAL_SPINE} (../shared must sit beside the repo)")
+    return REAL_SPINE
+
+
+def make_bids(
+    root: Path,
+    subjects: dict[str, list[str | None]],
+    *,
+    lesions: str = "dseg",
+    shape: tuple[int, int, int] = (8, 8, 4),
+    ce: bool = True,
+) -> Path:
+    """A tiny BIDS dataset: `subjects` maps a label to its sessions ([None] = no session).
+
+    Every unit gets a T2w, a T1w (ce-gadolinium when `ce`), a cord mask, and
+    lesion labels as one dseg map or one file per structure.
+    """
+    rng = np.random.default_rng(0)
+    (root / "dataset_description.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text('{"Name": "tiny", "BIDSVersion": "1.9.0"}')
+    rows = ["participant_id\tpathology"]
+    for i, (sub, sessions) in enumerate(subjects.items()):
+        rows.append(f"sub-{sub}\t{['astrocytoma', 'ependymoma', 'hemangioblastoma'][i % 3]}")
+        for ses in sessions:
+            sp = f"sub-{sub}" + (f"/ses-{ses}" if ses else "")
+            px = f"sub-{sub}" + (f"_ses-{ses}" if ses else "")
+            anat = root / sp / "anat"
+            write_nifti(anat / f"{px}_T2w.nii.gz", rng.random(shape).astype(np.float32))
+            t1_name = f"{px}_ce-gadolinium_T1w.nii.gz" if ce else f"{px}_T1w.nii.gz"
+            write_nifti(anat / t1_name, rng.random(shape).astype(np.float32))
+            lab = root / "derivatives" / "labels" / sp / "anat"
+            cord = np.zeros(shape, np.uint8)
+            cord[3:5, 3:5, :] = 1
+            write_nifti(lab / f"{px}_T2w_seg-manual.nii.gz", cord)
+            tumour = np.zeros(shape, np.uint8)
+            tumour[3, 3, 1] = 1
+            if lesions == "dseg":
+                write_nifti(lab / f"{px}_T2w_dseg.nii.gz", tumour)
+            elif lesions == "per_structure":
+                write_nifti(lab / f"{px}_T2w_seg-tumor.nii.gz", tumour)
+                edema = np.zeros(shape, np.uint8)
+                edema[3:5, 3, 1:3] = 1
+                write_nifti(lab / f"{px}_T2w_seg-edema.nii.gz", edema)
+    (root / "participants.tsv").write_text("\n".join(rows) + "\n")
+    return root
