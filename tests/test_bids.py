@@ -59,8 +59,8 @@ def test_per_structure_labels_ivadomed_convention(tmp_path):
 
 def test_include_exclude(tmp_path):
     root = make_bids(tmp_path / "ds", {"01": [None], "02": [None], "03": [None]})
-    assert [u.subject for u in discover_units(root, CONTRASTS, LABELS_DSEG, include=["sub-01", "03"])] == ["01", "03"]
-    assert [u.subject for u in discover_units(root, CONTRASTS, LABELS_DSEG, exclude=["02"])] == ["01", "03"]
+    assert [u.subject for u in discover_units(root, CONTRASTS, LABELS_DSEG, include_subjects=["sub-01", "03"])] == ["01", "03"]
+    assert [u.subject for u in discover_units(root, CONTRASTS, LABELS_DSEG, exclude_subjects=["02"])] == ["01", "03"]
 
 
 def test_missing_or_ambiguous_contrast_is_a_problem_not_a_crash(tmp_path):
@@ -73,7 +73,7 @@ def test_missing_or_ambiguous_contrast_is_a_problem_not_a_crash(tmp_path):
     assert units["02"].t1w is None and "2 files match" in units["02"].problems[0]
     # An extra entity in config picks one of the two.
     picky = {**CONTRASTS, "T1w": {**CONTRASTS["T1w"], "acquisition": "fs"}}
-    assert discover_units(root, picky, LABELS_DSEG, include=["02"])[0].t1w == str(extra)
+    assert discover_units(root, picky, LABELS_DSEG, include_subjects=["02"])[0].t1w == str(extra)
 
 
 def test_real_spine_without_contrast_agent(real_spine):

@@ -21,7 +21,7 @@ ENVS = str(Path(workflow.basedir) / "envs")
 IS_DEMO = config["bids_dir"] == "demo"
 BIDS_DIR = f"{RESULTS}/demo/bids" if IS_DEMO else config["bids_dir"]
 PARTICIPANTS = config["participants_tsv"] or f"{BIDS_DIR}/participants.tsv"
-CHAINS = sorted(config["preprocessing"])
+CHAINS = list(dict.fromkeys(config["preprocessing"]["run"]))
 
 
 wildcard_constraints:
@@ -38,14 +38,9 @@ def _load_units():
 
         ids = [subject_id(i) for i in range(1, config["demo"]["n_subjects"] + 1)]
         return st_bids.demo_units(BIDS_DIR, ids)
-    return st_bids.discover_units(
-        BIDS_DIR,
-        {"T2w": config["bids"]["T2w"], "T1w": config["bids"]["T1w"]},
-        config["labels"],
-        include=config["bids"]["include_subjects"],
-        exclude=config["bids"]["exclude_subjects"],
-        sessions=config["bids"]["sessions"],
-    )
+    selection = {k: config["bids"][k] for k in ("include_subjects", "exclude_subjects", "sessions")}
+    contrasts = {"T2w": config["bids"]["T2w"], "T1w": config["bids"]["T1w"]}
+    return st_bids.discover_units(BIDS_DIR, contrasts, config["labels"], **selection)
 
 
 UNITS = {unit.prefix: unit for unit in _load_units()}
@@ -152,8 +147,8 @@ def chain_steps(wildcards):
     """The steps of a preprocessing chain (a shipped preset or the config's own)."""
     from spinetumor.preprocessing import preset, validate_chain
 
-    spec = config["preprocessing"][wildcards.chain]
-    steps = spec["steps"] if "steps" in spec else preset(spec["preset"])["steps"]
+    custom = config["preprocessing"]["chains"]
+    steps = custom[wildcards.chain]["steps"] if wildcards.chain in custom else preset(wildcards.chain)["steps"]
     validate_chain(steps)
     return steps
 

@@ -166,8 +166,8 @@ def discover_units(
     contrasts: Mapping[str, Mapping[str, Any]],
     labels_cfg: Mapping[str, Any],
     *,
-    include: Iterable[str] = (),
-    exclude: Iterable[str] = (),
+    include_subjects: Iterable[str] = (),
+    exclude_subjects: Iterable[str] = (),
     sessions: Iterable[str] = (),
 ) -> list[Unit]:
     """Index a BIDS dataset once and return its units.
@@ -178,9 +178,9 @@ def discover_units(
             (e.g. ``suffix``, ``ceagent``, ``acquisition``); ``null`` means
             "not filtered".
         labels_cfg: The ``labels`` config section (folder and templates).
-        include: Subject labels (with or without ``sub-``) to keep; empty
-            keeps all.
-        exclude: Subject labels to leave out.
+        include_subjects: Subject labels (with or without ``sub-``) to keep;
+            empty keeps all.
+        exclude_subjects: Subject labels to leave out.
         sessions: Session labels to keep; empty keeps all.
 
     Returns:
@@ -199,8 +199,8 @@ def discover_units(
     indexer = BIDSLayoutIndexer(validate=False, index_metadata=False)
     layout = BIDSLayout(str(root), validate=False, derivatives=False, indexer=indexer)
 
-    wanted = {_strip(s, "sub-") for s in include}
-    unwanted = {_strip(s, "sub-") for s in exclude}
+    wanted = {_strip(s, "sub-") for s in include_subjects}
+    unwanted = {_strip(s, "sub-") for s in exclude_subjects}
     wanted_sessions = {_strip(s, "ses-") for s in sessions}
     labels_dir = root / labels_cfg.get("dir", "derivatives/labels")
     templates = label_templates(labels_cfg)

@@ -1,0 +1,192 @@
+"""Snakemake runs for real: the DAG, the data stages on demo and real data, bad input.
+
+Each test runs the repository's Snakefile from the repository root with its
+outputs in a temporary results folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+REAL = REPO / "tests" / "config" / "real_spine.yaml"
+
+
+def snakemake(*args: str, configfile: Path | None = None, config: dict | None = None, check: bool = True,
+              timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run Snakemake from the repository root and return the finished process."""
+    cmd = [SNAKEMAKE, "--cores", "2", "--nocolor"]
+    if configfile:
+        cmd += ["--configfile", str(configfile)]
+    if config:
+        cmd += ["--config", *[f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in config.items()]]
+    cmd += list(args)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's dry-run summary table."""
+    counts = {}
+    for line in output.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def test_dry_run_of_the_whole_default_study(tmp_path):
+    proc = snakemake("-n", config={"results_dir": str(tmp_path / "results")})
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["demo_subject"] == 12 and counts["demo_dataset"] == 1
+    assert counts["validate_subject"] == 12 and counts["register_t1w"] == 12
+    assert counts["cord_mask"] == 12 and counts["standardize_labels"] == 12
+    assert counts["preprocess_subject"] == 24  # 12 subjects x 2 chains
+    assert counts["make_splits"] == 1 and counts["all"] == 1
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny study's `preprocess` and `splits` targets, run once for this module."""
+    results = tmp_path_factory.mktemp("tiny") / "results"
+    snakemake("preprocess", "splits", configfile=TINY, config={"results_dir": str(results)})
+    return results
+
+
+def test_tiny_study_splits(tiny_run):
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    assert list(splits.columns) == ["subject", "split", "role"]
+    assert sorted(splits.subject.unique()) == ["sub-001", "sub-002", "sub-003", "sub-004"]
+    assert sorted(splits.split.unique()) == [0, 1]
+    tests = splits[splits.role == "test"]
+    assert sorted(tests.subject) == ["sub-001", "sub-002", "sub-003", "sub-004"]  # each tested once
+    for _, part in splits.groupby("split"):
+        assert part.subject.is_unique
+
+
+def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
+    for sub in ("sub-001", "sub-004"):
+        base = tiny_run / "preprocessed" / "lemay2021" / sub / "anat" / f"{sub}_desc-preproc"
+        t2 = nib.load(f"{base}_T2w.nii.gz")
+        assert t2.shape == (512, 256, 32)
+        assert nib.aff2axcodes(t2.affine) == ("S", "A", "R")
+        np.testing.assert_allclose(np.sqrt((t2.affine[:3, :3] ** 2).sum(0)), [1.0, 1.0, 2.0], atol=1e-4)
+        for kind in ("T1w", "dseg", "label-SC_mask"):
+            other = nib.load(f"{base}_{kind}.nii.gz")
+            assert other.shape == t2.shape and np.allclose(other.affine, t2.affine, atol=1e-4)
+        geometry = json.loads(Path(f"{base}_geometry.json").read_text())
+        assert geometry  # the native grid is recorded
+        # The preprocessed dseg mapped back lands on the native labels (within a voxel).
+        from spinetumor.preprocessing import to_native
+
+        native = nib.load(str(tiny_run / "labels" / sub / "anat" / f"{sub}_space-T2w_dseg.nii.gz"))
+        back = np.asarray(to_native(nib.load(f"{base}_dseg.nii.gz"), native, order=0).dataobj)
+        truth = np.asarray(native.dataobj)
+        whole_truth, whole_back = truth > 0, back > 0
+        if whole_truth.sum():
+            dice = 2 * (whole_truth & whole_back).sum() / (whole_truth.sum() + whole_back.sum())
+            assert dice > 0.8, f"{sub}: round-trip Dice {dice:.3f}"
+        stanford = tiny_run / "preprocessed" / "stanford2023" / sub / "anat" / f"{sub}_desc-preproc_T2w.nii.gz"
+        data = np.asarray(nib.load(str(stanford)).dataobj)
+        assert data.min() >= -1e-6 and data.max() <= 1 + 1e-6
+
+
+def test_tiny_study_registration_and_cord_outputs(tiny_run):
+    sub = "sub-002"
+    reg = tiny_run / "registration" / sub
+    t1 = nib.load(str(reg / "anat" / f"{sub}_space-T2w_T1w.nii.gz"))
+    t2 = nib.load(str(tiny_run / "demo" / "bids" / sub / "anat" / f"{sub}_T2w.nii.gz"))
+    assert t1.shape == t2.shape and np.allclose(t1.affine, t2.affine, atol=1e-4)
+    assert (reg / "anat" / f"{sub}_from-T1w_to-T2w_mode-image_xfm.tfm").stat().st_size > 0
+    assert (reg / "figures" / f"{sub}_desc-registration_qc.png").stat().st_size > 0
+    cord = json.loads((tiny_run / "cordmask" / sub / "anat" / f"{sub}_space-T2w_label-SC_mask.json").read_text())
+    assert cord["source"] == "manual" and cord["voxels"] > 0
+    # Logs and benchmarks mirror the outputs under the results folder.
+    assert (tiny_run / "logs" / "registration" / sub / f"{sub}.log").exists()
+    assert (tiny_run / "benchmarks" / "registration" / sub / f"{sub}.tsv").exists()
+
+
+def test_real_spine_orientations_grids_and_round_trip(real_spine, tmp_path):
+    results = tmp_path / "results"
+    snakemake("preprocess", "splits", configfile=REAL,
+              config={"results_dir": str(results), "bids_dir": str(real_spine), "preprocessing": {"run": ["lemay2021"]}})
+    for sub, native_codes in (("sub-errsm30", ("P", "S", "R")), ("sub-unf01", ("R", "A", "S"))):
+        t2_native = nib.load(str(real_spine / sub / "anat" / f"{sub}_T2w.nii.gz"))
+        assert nib.aff2axcodes(t2_native.affine) == native_codes
+        # Registered T1w on the native T2w grid, whatever the T1w's own grid was.
+        t1 = nib.load(str(results / "registration" / sub / "anat" / f"{sub}_space-T2w_T1w.nii.gz"))
+        assert t1.shape == t2_native.shape[:3] and np.allclose(t1.affine, t2_native.affine, atol=1e-4)
+        base = results / "preprocessed" / "lemay2021" / sub / "anat" / f"{sub}_desc-preproc"
+        pre = nib.load(f"{base}_label-SC_mask.nii.gz")
+        assert pre.shape == (512, 256, 32) and nib.aff2axcodes(pre.affine) == ("S", "A", "R")
+        from spinetumor.preprocessing import to_native
+
+        cord_native = np.asarray(nib.load(str(real_spine / "derivatives" / "labels" / sub / "anat" /
+                                              f"{sub}_T2w_seg-manual.nii.gz")).dataobj) > 0
+        back = np.asarray(to_native(pre, t2_native, order=0).dataobj) > 0
+        dice = 2 * (cord_native & back).sum() / (cord_native.sum() + back.sum())
+        # 2 mm R-L resampling of a ~13 mm wide cord loses the edges; the bulk must come back.
+        assert dice > 0.8, f"{sub}: cord round-trip Dice {dice:.3f}"
+    splits = pd.read_csv(results / "splits" / "splits.tsv", sep="\t")
+    assert sorted(splits.subject.unique()) == ["sub-errsm30", "sub-unf01"]
+
+
+def _broken_copy(real_spine: Path, dest: Path) -> Path:
+    """A copy of the real data whose sub-unf01 T1w contains NaN values."""
+    shutil.copytree(real_spine, dest)
+    t1_path = dest / "sub-unf01" / "anat" / "sub-unf01_T1w.nii.gz"
+    img = nib.load(str(t1_path))
+    data = img.get_fdata(dtype=np.float32)
+    data[0, 0, 0] = np.nan
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), str(t1_path))
+    return t1_path
+
+
+def test_invalid_subject_stops_the_study_with_subject_file_and_problem(real_spine, tmp_path):
+    bad = _broken_copy(real_spine, tmp_path / "bids")
+    results = tmp_path / "results"
+    proc = snakemake("splits", configfile=REAL, check=False,
+                     config={"results_dir": str(results), "bids_dir": str(tmp_path / "bids")})
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"sub-unf01: {bad}: 1 non-finite voxel values (NaN or inf)" in out
+    assert not (results / "splits" / "splits.tsv").exists()
+    assert not (results / "validation" / "sub-unf01" / "anat" / "sub-unf01_desc-validation.json").exists()
+
+
+def test_invalid_subject_is_skipped_and_listed(real_spine, tmp_path):
+    bad = _broken_copy(real_spine, tmp_path / "bids")
+    results = tmp_path / "results"
+    snakemake("preprocess", configfile=REAL,
+              config={"results_dir": str(results), "bids_dir": str(tmp_path / "bids"), "on_invalid_input": "skip",
+                      "preprocessing": {"run": ["lemay2021"]}})
+    excluded = pd.read_csv(results / "excluded_subjects.tsv", sep="\t")
+    assert excluded.to_dict("records") == [
+        {"subject": "sub-unf01", "session": "n/a", "file": str(bad), "reason": "1 non-finite voxel values (NaN or inf)"}
+    ]
+    # The bad subject gets no downstream output at all; the good one is processed.
+    downstream = [p for p in results.rglob("*sub-unf01*") if not {"validation", "logs", "benchmarks"} & set(p.parts)]
+    assert downstream == []
+    assert (results / "preprocessed" / "lemay2021" / "sub-errsm30" / "anat").is_dir()
