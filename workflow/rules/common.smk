@@ -145,7 +145,7 @@ def registration_targets(wildcards):
 
 def chain_steps(wildcards):
     """The steps of a preprocessing chain (a shipped preset or the config's own)."""
-    from spinetumor.preprocessing import preset, validate_chain
+    from spinetumor.chains import preset, validate_chain
 
     custom = config["preprocessing"]["chains"]
     steps = custom[wildcards.chain]["steps"] if wildcards.chain in custom else preset(wildcards.chain)["steps"]
