@@ -11,12 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -29,14 +31,21 @@ REAL = REPO / "tests" / "config" / "real_spine.yaml"
 
 def snakemake(*args: str, configfile: Path | None = None, config: dict | None = None, check: bool = True,
               timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run Snakemake from the repository root and return the finished process."""
-    cmd = [SNAKEMAKE, "--cores", "2", "--nocolor"]
-    if configfile:
-        cmd += ["--configfile", str(configfile)]
-    if config:
-        cmd += ["--config", *[f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in config.items()]]
-    cmd += list(args)
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    """Run Snakemake from the repository root and return the finished process.
+
+    `config` overrides go through a YAML file (``--config`` would read every
+    value as a string), applied after `configfile`.
+    """
+    cmd = [SNAKEMAKE, *args, "--cores", "2", "--nocolor"]
+    with tempfile.TemporaryDirectory() as tmp:
+        configfiles = [str(configfile)] if configfile else []
+        if config:
+            overrides = Path(tmp) / "overrides.yaml"
+            overrides.write_text(yaml.safe_dump(config))
+            configfiles.append(str(overrides))
+        if configfiles:
+            cmd += ["--configfile", *configfiles]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
@@ -182,7 +191,7 @@ def test_invalid_subject_is_skipped_and_listed(real_spine, tmp_path):
     snakemake("preprocess", configfile=REAL,
               config={"results_dir": str(results), "bids_dir": str(tmp_path / "bids"), "on_invalid_input": "skip",
                       "preprocessing": {"run": ["lemay2021"]}})
-    excluded = pd.read_csv(results / "excluded_subjects.tsv", sep="\t")
+    excluded = pd.read_csv(results / "excluded_subjects.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert excluded.to_dict("records") == [
         {"subject": "sub-unf01", "session": "n/a", "file": str(bad), "reason": "1 non-finite voxel values (NaN or inf)"}
     ]

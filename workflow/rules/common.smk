@@ -153,5 +153,10 @@ def chain_steps(wildcards):
     return steps
 
 
+def demo_root(path, levels):
+    """The demo dataset's root, `levels` folders above one of its files."""
+    return str(Path(path).parents[levels - 1])
+
+
 def res(family, key):
     return config["resources"][family][key]

@@ -14,7 +14,7 @@ rule demo_subject:
         cord=f"{DEMO_LABELS}_T2w_seg-manual.nii.gz",
         centerline=f"{DEMO_LABELS}_T2w_centerline-manual.nii.gz",
     params:
-        bids_dir=BIDS_DIR,
+        bids_dir=lambda wildcards, output: demo_root(output.t2w, levels=3),
         index=lambda wildcards: int(wildcards.demo_id),
         seed=config["demo"]["seed"],
     log:
@@ -36,7 +36,7 @@ rule demo_dataset:
         participants=f"{BIDS_DIR}/participants.tsv",
         description=f"{BIDS_DIR}/dataset_description.json",
     params:
-        bids_dir=BIDS_DIR,
+        bids_dir=lambda wildcards, output: demo_root(output.participants, levels=1),
         n_subjects=config["demo"]["n_subjects"],
         seed=config["demo"]["seed"],
     log:

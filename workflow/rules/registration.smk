@@ -13,7 +13,7 @@ rule register_t1w:
         summary=REG_JSON,
     params:
         settings=config["registration"],
-        subject=lambda wildcards: wildcards.prefix,
+        subject=lambda wildcards: wildcards.prefix.removeprefix("sub-"),
     log:
         f"{LOGS}/registration/{{subpath}}/{{prefix}}.log",
     benchmark:

@@ -11,5 +11,5 @@ smk.run(
     snakemake.output.qc,
     registration.RegistrationSettings.from_config({**snakemake.params.settings, "threads": snakemake.threads}),
     subject=snakemake.params.subject,
-    summary_json=snakemake.output.summary,
+    out_summary=snakemake.output.summary,
 )
