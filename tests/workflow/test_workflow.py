@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, make_bids
 
 pytestmark = pytest.mark.workflow
 
@@ -199,3 +199,28 @@ def test_invalid_subject_is_skipped_and_listed(real_spine, tmp_path):
     downstream = [p for p in results.rglob("*sub-unf01*") if not {"validation", "logs", "benchmarks"} & set(p.parts)]
     assert downstream == []
     assert (results / "preprocessed" / "lemay2021" / "sub-errsm30" / "anat").is_dir()
+
+
+def test_dry_run_with_sessions_and_per_structure_labels(tmp_path):
+    bids = make_bids(tmp_path / "bids", {"01": ["pre", "post"], "02": ["pre"], "03": [None]}, lesions="per_structure")
+    results = tmp_path / "results"
+    proc = snakemake("-n", "preprocess", config={
+        "bids_dir": str(bids), "results_dir": str(results),
+        "labels": {"lesions": {"format": "per_structure"}},
+        "preprocessing": {"run": ["lemay2021"]},
+    })
+    out = proc.stdout + proc.stderr
+    counts = job_counts(out)
+    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4
+    assert f"{results}/registration/sub-01/ses-post/anat/sub-01_ses-post_space-T2w_T1w.nii.gz" in out
+    assert f"{results}/preprocessed/lemay2021/sub-03/anat/sub-03_desc-preproc_dseg.nii.gz" in out
+    # The per-structure files are the label inputs of a unit.
+    assert f"{bids}/derivatives/labels/sub-01/ses-pre/anat/sub-01_ses-pre_T2w_seg-edema.nii.gz" in out
+
+
+def test_missing_contrast_stops_at_start_naming_subject(tmp_path):
+    bids = make_bids(tmp_path / "bids", {"01": [None], "02": [None]})
+    (bids / "sub-02" / "anat" / "sub-02_ce-gadolinium_T1w.nii.gz").unlink()
+    proc = snakemake("-n", config={"bids_dir": str(bids), "results_dir": str(tmp_path / "results")}, check=False)
+    assert proc.returncode != 0
+    assert "sub-02: T1w: no file matches the configured BIDS entities in sub-02" in proc.stdout + proc.stderr
