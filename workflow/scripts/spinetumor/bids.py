@@ -151,14 +151,14 @@ def _entity_filters(spec: Mapping[str, Any]) -> dict[str, Any]:
     return filters
 
 
-def _select(files: Sequence[Any], contrast: str, where: str) -> tuple[str | None, str | None]:
+def _select(files: Sequence[str], contrast: str, where: str) -> tuple[str | None, str | None]:
     """Pick the single file of a contrast, or say why none can be picked."""
     if not files:
         return None, f"{contrast}: no file matches the configured BIDS entities in {where}"
     if len(files) > 1:
-        names = ", ".join(sorted(os.path.basename(f.path) for f in files))
+        names = ", ".join(sorted(os.path.basename(f) for f in files))
         return None, f"{contrast}: {len(files)} files match the configured BIDS entities ({names}); add an entity to choose one"
-    return files[0].path, None
+    return files[0], None
 
 
 def discover_units(
@@ -205,35 +205,41 @@ def discover_units(
     labels_dir = root / labels_cfg.get("dir", "derivatives/labels")
     templates = label_templates(labels_cfg)
 
+    # One query per contrast, grouped here: a query per subject costs ~0.1 s,
+    # which is 40 s of every Snakemake start on a 343-subject study.
+    found: dict[str, dict[tuple[str, str | None], list[Any]]] = {}
+    for contrast in ("T2w", "T1w"):
+        found[contrast] = {}
+        for path in layout.get(return_type="filename", **_entity_filters(contrasts[contrast])):
+            # Parsed from the name: BIDSFile.get_entities() costs a database query per file.
+            entities = layout.parse_file_entities(path)
+            key = (str(entities["subject"]), entities.get("session"))
+            found[contrast].setdefault(key, []).append(path)
+    keys = set(found["T2w"]) | set(found["T1w"])
+    keys |= {(s, None) for s in layout.get_subjects() if not any(k[0] == s for k in keys)}
+
     units: list[Unit] = []
-    for subject in sorted(layout.get_subjects()):
+    for subject, session in sorted(keys, key=lambda k: (k[0], k[1] or "")):
         if (wanted and subject not in wanted) or subject in unwanted:
             continue
-        subject_sessions = layout.get_sessions(subject=subject) or [None]
-        for session in sorted(subject_sessions, key=lambda s: s or ""):
-            if session is not None and wanted_sessions and session not in wanted_sessions:
-                continue
-            units.append(_make_unit(layout, subject, session, contrasts, labels_dir, templates))
+        if session is not None and wanted_sessions and session not in wanted_sessions:
+            continue
+        units.append(_make_unit(found, subject, session, labels_dir, templates))
     missing = wanted - {u.subject for u in units}
     if missing:
         log.warning("include_subjects: not found in %s: %s", root, ", ".join(sorted(missing)))
     return units
 
 
-def _make_unit(layout, subject, session, contrasts, labels_dir, templates) -> Unit:
-    from bids.layout import Query
-
-    query: dict[str, Any] = {"subject": subject, "session": session if session else Query.NONE}
-    where = f"sub-{subject}" + (f"/ses-{session}" if session else "")
+def _make_unit(found, subject, session, labels_dir, templates) -> Unit:
+    subpath = f"sub-{subject}" + (f"/ses-{session}" if session else "")
+    prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
     paths: dict[str, str | None] = {}
     problems: list[str] = []
     for contrast in ("T2w", "T1w"):
-        files = layout.get(return_type="object", **query, **_entity_filters(contrasts[contrast]))
-        paths[contrast], problem = _select(files, contrast, where)
+        paths[contrast], problem = _select(found[contrast].get((subject, session), []), contrast, subpath)
         if problem:
             problems.append(problem)
-    subpath = where
-    prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
     labels = resolve_label_paths(labels_dir, templates, subpath, prefix)
     return Unit(subject, session, paths["T2w"], paths["T1w"], labels, tuple(problems))
 
