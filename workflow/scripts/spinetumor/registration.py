@@ -1,0 +1,1034 @@
+"""Rigid-then-affine registration of the T1w onto the T2w of the same subject.
+
+Lemay et al. (2021) register the Gd-enhanced T1w onto the sagittal T2w with
+an affine transform and a cross-correlation metric (ANTs CC, through SCT's
+``sct_register_multimodal``). This module does the same with SimpleITK, with
+the image-similarity metric configurable:
+
+* ``"mattes"``: Mattes mutual information. It assumes no intensity relation,
+  so CSF being bright on T2w and dark on T1w does not matter.
+* ``"correlation"``: global normalised cross-correlation. It assumes a
+  positive linear relation, which CSF and discs break; kept for comparison.
+* ``"ants_cc"``: ANTs neighbourhood cross-correlation (the paper's metric).
+  It squares the local correlation, so locally anti-correlated tissue still
+  pulls the right way, but every sample costs a (2r+1)^3 neighbourhood.
+
+The optimisation starts from the headers' (scanner-space) alignment: the
+initial transform is the identity in physical space, rotating about the
+centre of the T2w field of view. A moments-based translation is deliberately
+not used: it would replace the scanner's alignment, usually good to a few
+millimetres, with a guess driven by the two fields of view.
+
+The image pyramid is built here rather than by ``ImageRegistrationMethod``,
+whose shrink factors are isotropic in voxels: on a sagittal 0.6 x 0.6 x 3.7 mm
+scan a factor of 4 would leave a handful of 15 mm slices. Each axis is binned
+only as far as needed to approach ``factor x finest spacing``.
+
+T2w voxels that are exactly 0 (zero filling outside the acquired field of
+view, as in sub-unf01) are left out of the metric: they have no counterpart
+in the T1w, and once smoothed they make false edges.
+
+Sanity checks guard against failures seen on real data: an affine stage that
+ends with a worse metric than the rigid stage, or scales the image by more
+than ``max_scaling_change``, is discarded for the rigid result (thin slabs
+leave the affine poorly constrained); and a final transform moving any corner
+of the T2w field of view by more than ``max_displacement_mm`` is an error
+(same-session scans do not move that much).
+
+Transforms follow ITK: they map points of the fixed (T2w) physical space to
+the moving (T1w) physical space, in ITK's LPS millimetres.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+
+from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
+
+__all__ = [
+    "METRICS",
+    "RegistrationResult",
+    "RegistrationSettings",
+    "StageInfo",
+    "qc_figure",
+    "register_t1w_to_t2w",
+    "resample_onto",
+    "resample_to_t2w",
+    "rigid_parameters",
+    "run_registration",
+    "transform_error",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Metric names accepted by :class:`RegistrationSettings`.
+METRICS: tuple[str, ...] = ("mattes", "correlation", "ants_cc")
+_STAGES: tuple[str, ...] = ("rigid", "affine")
+#: Smallest optimiser step (about mm of physical shift) before a level stops.
+_MIN_STEP = 1e-2
+#: Coarse pyramid levels keep at least this many voxels along every axis.
+_MIN_LEVEL_SIZE = 8
+#: Fewest metric samples per level (unless the level has fewer usable voxels).
+_MIN_SAMPLES = 5_000
+_INTERPOLATORS: dict[str, int] = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
+
+
+# ---------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    """Knobs of the T1w-to-T2w registration (the ``registration`` config section).
+
+    Attributes:
+        metric: ``"mattes"``, ``"correlation"`` or ``"ants_cc"``.
+        mattes_bins: Histogram bins of Mattes mutual information.
+        cc_radius: Neighbourhood radius (voxels) of ANTs cross-correlation.
+        shrink_factors: Pyramid factors, coarse to fine, relative to the
+            finest voxel spacing of the T2w.
+        smoothing_sigmas_mm: Gaussian sigma (mm) per pyramid level.
+        sampling_percentage: Fraction of the voxels of a level sampled by the
+            metric (random, seeded); 1.0 uses every voxel.
+        max_samples: Cap on the samples per level, so a 512x512 scan costs
+            no more than a small one.
+        iterations: Maximum optimiser iterations per level and stage.
+        learning_rate: First step of the regular-step gradient descent, in
+            about mm of physical shift (the optimiser scales make it so).
+        stages: Transform stages in order, an ordered subset of
+            ``("rigid", "affine")``.
+        max_scaling_change: An affine stage whose matrix scales any direction
+            by more than this fraction is discarded for the rigid result (as
+            is one that ends with a worse metric than the rigid stage).
+        max_displacement_mm: Registration fails when a corner of the T2w field
+            of view moves more than this from the header alignment.
+        ignore_fixed_zeros: Leave T2w voxels that are exactly 0 out of the
+            metric: zero filling outside the acquired field of view (as in
+            cropped or reformatted scans) has no counterpart in the T1w.
+        seed: Seed of the random metric sampling.
+        threads: Threads given to SimpleITK (1 makes runs bit-reproducible).
+    """
+
+    metric: str = "mattes"
+    mattes_bins: int = 32
+    cc_radius: int = 2
+    shrink_factors: tuple[int, ...] = (4, 2, 1)
+    smoothing_sigmas_mm: tuple[float, ...] = (2.0, 1.0, 0.0)
+    sampling_percentage: float = 0.25
+    max_samples: int = 20_000
+    iterations: int = 200
+    learning_rate: float = 1.0
+    stages: tuple[str, ...] = ("rigid", "affine")
+    max_scaling_change: float = 0.05
+    max_displacement_mm: float = 30.0
+    ignore_fixed_zeros: bool = True
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"registration metric {self.metric!r} is unknown; choose one of {list(METRICS)}")
+        if not self.shrink_factors or len(self.shrink_factors) != len(self.smoothing_sigmas_mm):
+            raise ValueError(
+                "registration shrink_factors and smoothing_sigmas_mm must be non-empty and of equal length, "
+                f"got {self.shrink_factors} and {self.smoothing_sigmas_mm}"
+            )
+        if min(self.shrink_factors) < 1 or min(self.smoothing_sigmas_mm) < 0:
+            raise ValueError("registration shrink factors must be >= 1 and smoothing sigmas >= 0")
+        if not 0.0 < self.sampling_percentage <= 1.0:
+            raise ValueError(
+                f"registration sampling_percentage must be in (0, 1], got {self.sampling_percentage}"
+            )
+        positive = (
+            "max_samples",
+            "iterations",
+            "learning_rate",
+            "threads",
+            "max_scaling_change",
+            "max_displacement_mm",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"registration {name} must be positive, got {getattr(self, name)}")
+        if self.mattes_bins < 4 or self.cc_radius < 1:
+            raise ValueError("registration mattes_bins must be >= 4 and cc_radius >= 1")
+        ordered = [s for s in _STAGES if s in self.stages]
+        if not self.stages or list(self.stages) != ordered:
+            raise ValueError(
+                f"registration stages must be an ordered subset of {list(_STAGES)}, got {self.stages}"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> RegistrationSettings:
+        """Build settings from a config mapping; missing keys keep their defaults.
+
+        Args:
+            cfg: The ``registration`` section of the config (``None`` gives
+                the defaults). Lists become tuples; unknown keys are ignored
+                with a warning, since the config schema is the gatekeeper.
+
+        Returns:
+            The validated settings.
+
+        Raises:
+            ValueError: the metric is unknown or a value has the wrong type or
+                range.
+        """
+        cfg = dict(cfg or {})
+        defaults = {f.name: f.default for f in fields(cls)}
+        unknown = sorted(set(cfg) - set(defaults))
+        if unknown:
+            logger.warning("ignoring unknown registration settings: %s", ", ".join(unknown))
+        kwargs = {
+            name: _cast_like(name, value, defaults[name]) for name, value in cfg.items() if name in defaults
+        }
+        if "metric" in kwargs:
+            kwargs["metric"] = kwargs["metric"].lower()
+        return cls(**kwargs)
+
+
+def _cast_like(name: str, value: Any, default: Any) -> Any:
+    """Cast a YAML value to the type of the field's default (YAML writes 1 for 1.0)."""
+    try:
+        if isinstance(default, tuple):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(_cast_scalar(item, type(default[0])) for item in items)
+        return _cast_scalar(value, type(default))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"registration setting {name}={value!r}: {exc}") from exc
+
+
+def _cast_scalar(value: Any, kind: type) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        return value
+    if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+        raise ValueError("expected an integer")
+    if kind is str and not isinstance(value, str):
+        raise TypeError("expected a string")
+    return kind(int(float(value))) if kind is int else kind(value)
+
+
+# ----------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What one transform stage did.
+
+    Attributes:
+        stage: ``"rigid"`` or ``"affine"``.
+        metric_value: Metric at the end of the finest level (lower is better).
+        iterations: Optimiser iterations per pyramid level.
+        stop_conditions: Optimiser stop description per level.
+        seconds: Wall time of the stage.
+        accepted: False when the stage's result failed a sanity check and the
+            previous stage's transform was kept.
+    """
+
+    stage: str
+    metric_value: float
+    iterations: tuple[int, ...]
+    stop_conditions: tuple[str, ...]
+    seconds: float
+    accepted: bool = True
+
+
+@dataclass
+class RegistrationResult:
+    """Outcome of :func:`register_t1w_to_t2w`.
+
+    Attributes:
+        transform: Maps T2w physical points (ITK LPS mm) to T1w physical points.
+        t1w_on_t2w: The T1w resampled on the T2w grid (float32, linear), with
+            the T2w file's affine and 3D shape.
+        metric: Metric name.
+        metric_value: Final metric value of the last accepted stage (lower is
+            better).
+        seconds: Wall time of the optimisation (reading and resampling excluded).
+        stages: One :class:`StageInfo` per stage.
+    """
+
+    transform: sitk.Transform
+    t1w_on_t2w: nib.Nifti1Image
+    metric: str
+    metric_value: float
+    seconds: float
+    stages: list[StageInfo] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def _read_image(path: Path, subject: str, role: str) -> sitk.Image:
+    """Read a 3D (or single-volume 4D) image as float32 with SimpleITK.
+
+    Args:
+        path: NIfTI file.
+        subject: Subject label, for error messages.
+        role: ``"T2w"``, ``"T1w"``... for error messages.
+
+    Returns:
+        The 3D float32 image with its physical geometry.
+
+    Raises:
+        ValueError: the file is missing or unreadable, or is not one 3D volume.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"sub-{subject}: {role} image {path} does not exist")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise ValueError(f"sub-{subject}: cannot read {role} image {path}: {_last_line(exc)}") from exc
+    if image.GetDimension() == 4:
+        size = list(image.GetSize())
+        if size[3] != 1:
+            raise ValueError(f"sub-{subject}: {role} image {path} has {size[3]} volumes, expected one")
+        image = sitk.Extract(image, size[:3] + [0], [0, 0, 0, 0])
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"sub-{subject}: {role} image {path} is not a scalar 3D image")
+    return sitk.Cast(image, sitk.sitkFloat32)
+
+
+def _read_header(path: Path, subject: str, role: str) -> nib.Nifti1Image:
+    """Read a NIfTI with nibabel; the T2w's affine and shape define the output grid."""
+    try:
+        return load_nifti(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ValueError(f"sub-{subject}: cannot read {role} image {path}: {exc}") from exc
+
+
+def _last_line(exc: BaseException) -> str:
+    """ITK exceptions carry a long trace; the last non-empty line says what went wrong."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _check_geometry(image: sitk.Image, affine: np.ndarray, path: Path) -> None:
+    """Warn when SimpleITK and nibabel disagree on where the voxels are.
+
+    They can when a file's sform and qform differ; the output is written with
+    nibabel's affine, which the rest of the pipeline uses.
+    """
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    itk_linear = lps_to_ras @ direction @ np.diag(image.GetSpacing())
+    itk_origin = lps_to_ras @ np.asarray(image.GetOrigin())
+    gap = max(np.abs(itk_linear - affine[:3, :3]).max(), np.abs(itk_origin - affine[:3, 3]).max())
+    if gap > 1e-3:
+        logger.warning(
+            "%s: SimpleITK and nibabel geometries differ by %.3g (sform/qform mismatch?)", path, gap
+        )
+
+
+def _to_nifti(image: sitk.Image, affine: np.ndarray, dtype: np.dtype | type = np.float32) -> nib.Nifti1Image:
+    """Wrap a SimpleITK image lying on a NIfTI's grid as a NIfTI with that affine.
+
+    ``GetArrayFromImage`` returns (z, y, x) while nibabel indexes (x, y, z);
+    both keep the file's voxel order, so a transpose is all it takes.
+    """
+    data = np.ascontiguousarray(sitk.GetArrayFromImage(image).transpose(2, 1, 0))
+    if np.dtype(dtype).kind in "iu":
+        data = np.rint(data)
+    out = nib.Nifti1Image(data.astype(dtype, copy=False), affine)
+    out.set_sform(affine, code=1)
+    out.set_qform(affine, code=1)
+    return out
+
+
+@contextlib.contextmanager
+def _sitk_threads(threads: int) -> Iterator[None]:
+    """Use ``threads`` for every SimpleITK filter inside the block, then restore."""
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+# ----------------------------------------------------------------------- pyramid
+
+
+def _level_shrink(image: sitk.Image, target_mm: float) -> list[int]:
+    """Per-axis bin factors that bring each spacing towards ``target_mm``.
+
+    A thick-slice axis is left alone when it is already coarser than the
+    target, and no axis is binned below ``_MIN_LEVEL_SIZE`` voxels.
+    """
+    shrink = []
+    for size, spacing in zip(image.GetSize(), image.GetSpacing(), strict=True):
+        factor = max(1, math.floor(target_mm / spacing + 1e-6))
+        shrink.append(min(factor, max(1, size // _MIN_LEVEL_SIZE)))
+    return shrink
+
+
+def _smooth(image: sitk.Image, sigma_mm: float) -> sitk.Image:
+    """Gaussian smoothing with a physical sigma (sampled kernel: exact for sub-voxel sigmas too)."""
+    if sigma_mm <= 0:
+        return image
+    return sitk.DiscreteGaussian(
+        image, variance=sigma_mm**2, maximumKernelWidth=64, maximumError=0.01, useImageSpacing=True
+    )
+
+
+def _downsample(image: sitk.Image, target_mm: float, sigma_mm: float) -> sitk.Image:
+    """One pyramid level: bin-average towards ``target_mm`` voxels, then smooth.
+
+    Binning first keeps the smoothing of large images cheap, and bin averaging
+    also anti-aliases levels whose sigma is 0.
+    """
+    shrink = _level_shrink(image, target_mm)
+    if max(shrink) > 1:
+        image = sitk.BinShrink(image, shrink)
+    return _smooth(image, sigma_mm)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One pyramid level: images, and where the metric may sample the T2w.
+
+    Attributes:
+        fixed: Binned and smoothed T2w.
+        moving: Binned and smoothed T1w.
+        mask: uint8 mask on the ``fixed`` grid, or None for everywhere.
+        kept_fraction: Fraction of ``fixed`` inside ``mask``.
+    """
+
+    fixed: sitk.Image
+    moving: sitk.Image
+    mask: sitk.Image | None
+    kept_fraction: float
+
+
+def _pyramid(fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings) -> list[_Level]:
+    """Pyramid levels from coarse to fine, shared by every stage.
+
+    Both images go towards ``factor x`` the finest T2w spacing, so a T1w on a
+    finer grid costs no more than the T2w. With ``ignore_fixed_zeros``, a
+    level's mask keeps only voxels whose smoothing footprint lies wholly in
+    the non-zero part of the T2w: blurred zero filling would make false edges.
+    """
+    finest = min(fixed.GetSpacing())
+    nonzero = sitk.Cast(sitk.NotEqual(fixed, 0.0), sitk.sitkFloat32)
+    use_mask = settings.ignore_fixed_zeros and _mask_is_useful(nonzero)
+    levels = []
+    for factor, sigma in zip(settings.shrink_factors, settings.smoothing_sigmas_mm, strict=True):
+        fixed_level = _downsample(fixed, factor * finest, sigma)
+        moving_level = _downsample(moving, factor * finest, sigma)
+        mask, kept = None, 1.0
+        if use_mask:
+            mask = sitk.Cast(
+                sitk.GreaterEqual(_downsample(nonzero, factor * finest, sigma), 0.999), sitk.sitkUInt8
+            )
+            kept = float(sitk.GetArrayViewFromImage(mask).mean())
+            if kept < 0.01:  # nothing left to sample: fall back to the whole level
+                mask, kept = None, 1.0
+        levels.append(_Level(fixed_level, moving_level, mask, kept))
+    return levels
+
+
+def _mask_is_useful(nonzero: sitk.Image) -> bool:
+    """True when the T2w has zero filling to ignore, and enough else to register."""
+    kept = float(sitk.GetArrayViewFromImage(nonzero).mean())
+    if kept < 0.05:
+        logger.warning("only %.1f %% of the T2w is non-zero; the metric will use zeros too", 100 * kept)
+    return 0.05 <= kept < 1.0
+
+
+# ---------------------------------------------------------------- optimisation
+
+
+def _fixed_centre(fixed: sitk.Image) -> tuple[float, ...]:
+    """Physical centre of the fixed image's field of view (the rotation centre)."""
+    return tuple(fixed.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2.0 for s in fixed.GetSize()]))
+
+
+def _initial_transform(stage: str, fixed: sitk.Image, previous: sitk.Transform | None) -> sitk.Transform:
+    """A transform of kind ``stage`` equal to ``previous``, or to the identity."""
+    if stage == "rigid":
+        rigid = sitk.Euler3DTransform()
+        rigid.SetCenter(_fixed_centre(fixed))
+        return rigid
+    affine = sitk.AffineTransform(3)
+    affine.SetCenter(_fixed_centre(fixed))
+    if previous is not None:
+        euler = sitk.Euler3DTransform(previous)
+        affine.SetCenter(euler.GetCenter())
+        affine.SetMatrix(euler.GetMatrix())
+        affine.SetTranslation(euler.GetTranslation())
+    return affine
+
+
+def _itk_seed(seed: int) -> int:
+    """Map a seed into ITK's non-zero 32-bit range: SimpleITK reads 0 as 'seed from the clock'."""
+    return seed % (2**32 - 1) + 1
+
+
+def _sampling_fraction(settings: RegistrationSettings, n_voxels: int, kept_fraction: float) -> float:
+    """Fraction of a level's voxels to sample.
+
+    ``sampling_percentage`` of the voxels the metric may use (those inside the
+    mask), but at least ``_MIN_SAMPLES`` so the coarse levels of small or
+    mostly zero-filled scans keep a usable histogram, and at most
+    ``max_samples`` so large scans stay fast.
+    """
+    usable = max(n_voxels * kept_fraction, 1.0)
+    wanted = min(max(settings.sampling_percentage * usable, _MIN_SAMPLES), settings.max_samples)
+    return min(1.0, wanted / usable)
+
+
+def _configure_metric(
+    method: sitk.ImageRegistrationMethod, settings: RegistrationSettings, fraction: float
+) -> None:
+    """Set the metric and its seeded random sampling of ``fraction`` of the voxels."""
+    if settings.metric == "mattes":
+        method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.mattes_bins)
+    elif settings.metric == "correlation":
+        method.SetMetricAsCorrelation()
+    else:
+        method.SetMetricAsANTSNeighborhoodCorrelation(radius=settings.cc_radius)
+    # Gradients at the sampled points only: precomputing gradient images of a
+    # 512x512 scan costs more than a whole level with 20,000 samples.
+    method.MetricUseFixedImageGradientFilterOff()
+    method.MetricUseMovingImageGradientFilterOff()
+    if fraction < 1.0:
+        method.SetMetricSamplingStrategy(method.RANDOM)
+        method.SetMetricSamplingPercentage(fraction, _itk_seed(settings.seed))
+    else:
+        method.SetMetricSamplingStrategy(method.NONE)
+
+
+def _configure_optimizer(method: sitk.ImageRegistrationMethod, settings: RegistrationSettings) -> None:
+    """Regular-step gradient descent whose unit step is about 1 mm of physical shift.
+
+    Physical-shift scales put angles, translations and matrix entries on one
+    footing; the step halves whenever the gradient turns back, and a level
+    ends once it falls under ``_MIN_STEP``, far below a voxel.
+    """
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=settings.learning_rate,
+        minStep=_MIN_STEP,
+        numberOfIterations=settings.iterations,
+        relaxationFactor=0.5,
+        gradientMagnitudeTolerance=1e-8,
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+
+
+def _method(
+    level: _Level, transform: sitk.Transform, settings: RegistrationSettings
+) -> sitk.ImageRegistrationMethod:
+    """A registration method for one pyramid level, updating ``transform`` in place."""
+    method = sitk.ImageRegistrationMethod()
+    method.SetNumberOfThreads(settings.threads)
+    fraction = _sampling_fraction(settings, level.fixed.GetNumberOfPixels(), level.kept_fraction)
+    _configure_metric(method, settings, fraction)
+    if level.mask is not None:
+        method.SetMetricFixedMask(level.mask)
+    _configure_optimizer(method, settings)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetInitialTransform(transform, inPlace=True)
+    return method
+
+
+def _run_stage(
+    stage: str, pyramid: Sequence[_Level], transform: sitk.Transform, settings: RegistrationSettings
+) -> StageInfo:
+    """Optimise ``transform`` in place over the whole pyramid, coarse to fine."""
+    start = time.perf_counter()
+    iterations: list[int] = []
+    stops: list[str] = []
+    value = float("nan")
+    for level in pyramid:
+        method = _method(level, transform, settings)
+        method.Execute(level.fixed, level.moving)
+        # The last iteration's value, on the seeded samples of the finest level:
+        # the same samples for every stage, so stages compare fairly.
+        value = float(method.GetMetricValue())
+        iterations.append(method.GetOptimizerIteration())
+        stops.append(method.GetOptimizerStopConditionDescription())
+        logger.debug(
+            "%s level %s: %d iterations, metric %.5f", stage, level.fixed.GetSize(), iterations[-1], value
+        )
+    return StageInfo(stage, value, tuple(iterations), tuple(stops), time.perf_counter() - start)
+
+
+def _objection(
+    candidate: sitk.Transform,
+    info: StageInfo,
+    previous: Sequence[StageInfo],
+    fixed: sitk.Image,
+    settings: RegistrationSettings,
+) -> str | None:
+    """Why a later stage's result should not replace the previous one, if it should not.
+
+    Thin slabs leave the affine poorly constrained (sub-unf01, 16 mm thick,
+    drifts to 8-10 % scaling, sometimes with a worse metric than the rigid
+    start); same-session scans differ by far less than that.
+    """
+    accepted = [s for s in previous if s.accepted]
+    if accepted and info.metric_value > accepted[-1].metric_value:
+        return f"metric {info.metric_value:.4f} worse than {accepted[-1].metric_value:.4f}"
+    scaling = _scaling_change(candidate, _fixed_centre(fixed))
+    if scaling > settings.max_scaling_change:
+        return f"scales by {100 * scaling:.0f} %, limit {100 * settings.max_scaling_change:.0f} %"
+    return None
+
+
+def _scaling_change(transform: sitk.Transform, centre: Sequence[float]) -> float:
+    """Largest relative stretch or shrink of the transform's linear part."""
+    singular_values = np.linalg.svd(_jacobian(transform, np.asarray(centre, dtype=float)), compute_uv=False)
+    return float(np.abs(singular_values - 1.0).max())
+
+
+def _corner_displacement(transform: sitk.Transform, fixed: sitk.Image) -> float:
+    """Largest distance a corner of the fixed field of view is moved by ``transform``."""
+    ranges = [(0, s - 1) for s in fixed.GetSize()]
+    corners = [np.asarray(fixed.TransformIndexToPhysicalPoint(c)) for c in itertools.product(*ranges)]
+    return max(float(np.linalg.norm(np.asarray(transform.TransformPoint(tuple(p))) - p)) for p in corners)
+
+
+def _optimise(
+    fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings, describe: str
+) -> tuple[sitk.Transform, list[StageInfo]]:
+    """Run every stage, keeping a stage's result only when it passes the sanity checks.
+
+    Args:
+        fixed: T2w image.
+        moving: T1w image.
+        settings: Registration settings.
+        describe: "sub-X: registration of A onto B", the start of error messages.
+
+    Returns:
+        The final transform and one :class:`StageInfo` per stage.
+
+    Raises:
+        ValueError: ITK fails, or the result moves the field of view too far.
+    """
+    pyramid = _pyramid(fixed, moving, settings)
+    transform: sitk.Transform | None = None
+    stages: list[StageInfo] = []
+    for stage in settings.stages:
+        candidate = _initial_transform(stage, fixed, transform)
+        try:
+            info = _run_stage(stage, pyramid, candidate, settings)
+        except RuntimeError as exc:
+            raise ValueError(f"{describe} failed in the {stage} stage: {_last_line(exc)}") from exc
+        objection = _objection(candidate, info, stages, fixed, settings) if transform is not None else None
+        if objection:
+            logger.warning(
+                "%s: %s stage rejected (%s), keeping the %s result",
+                describe,
+                stage,
+                objection,
+                stages[-1].stage,
+            )
+            info = replace(info, accepted=False)
+        else:
+            transform = candidate
+        stages.append(info)
+    assert transform is not None  # settings guarantee at least one stage
+    displacement = _corner_displacement(transform, fixed)
+    if displacement > settings.max_displacement_mm:
+        raise ValueError(
+            f"{describe} failed: the result moves the T2w field of view by up to {displacement:.1f} mm "
+            f"from the header alignment (limit {settings.max_displacement_mm} mm)"
+        )
+    return transform, stages
+
+
+def resample_onto(
+    moving: sitk.Image, fixed: sitk.Image, transform: sitk.Transform, interpolator: int = sitk.sitkLinear
+) -> sitk.Image:
+    """Resample ``moving`` on the grid of ``fixed`` through ``transform`` (0 outside).
+
+    Args:
+        moving: Image to resample (T1w or a T1w-space mask).
+        fixed: Image defining the output grid (T2w).
+        transform: Fixed-to-moving physical transform.
+        interpolator: ``sitk.sitkLinear`` for images, ``sitk.sitkNearestNeighbor``
+            for label maps.
+
+    Returns:
+        The resampled image, with the pixel type of ``moving``.
+    """
+    return sitk.Resample(moving, fixed, transform, interpolator, 0.0, moving.GetPixelID())
+
+
+# ------------------------------------------------------------------- public API
+
+
+def register_t1w_to_t2w(
+    fixed_t2w: Path, moving_t1w: Path, settings: RegistrationSettings, subject: str = ""
+) -> RegistrationResult:
+    """Register the T1w onto the T2w, starting from the headers' alignment.
+
+    Args:
+        fixed_t2w: T2w NIfTI (fixed image; defines the output grid).
+        moving_t1w: T1w NIfTI (moving image).
+        settings: Registration settings.
+        subject: Subject label (without ``sub-``), used in messages.
+
+    Returns:
+        The transform, the T1w on the T2w grid, the final metric and timings.
+
+    Raises:
+        ValueError: an image cannot be read or the registration fails; the
+            message names the subject and the files.
+    """
+    fixed_t2w, moving_t1w = Path(fixed_t2w), Path(moving_t1w)
+    reference = _read_header(fixed_t2w, subject, "T2w")
+    fixed = _read_image(fixed_t2w, subject, "T2w")
+    moving = _read_image(moving_t1w, subject, "T1w")
+    _check_geometry(fixed, reference.affine, fixed_t2w)
+
+    describe = f"sub-{subject}: registration of {moving_t1w} onto {fixed_t2w}"
+    with _sitk_threads(settings.threads):
+        start = time.perf_counter()
+        transform, stages = _optimise(fixed, moving, settings, describe)
+        seconds = time.perf_counter() - start
+        resampled = resample_onto(moving, fixed, transform)
+
+    metric_value = [s.metric_value for s in stages if s.accepted][-1]
+    logger.info(
+        "sub-%s: %s registration in %.1f s, final metric %.4f",
+        subject,
+        settings.metric,
+        seconds,
+        metric_value,
+    )
+    return RegistrationResult(
+        transform=transform,
+        t1w_on_t2w=_to_nifti(resampled, reference.affine),
+        metric=settings.metric,
+        metric_value=metric_value,
+        seconds=seconds,
+        stages=stages,
+    )
+
+
+def resample_to_t2w(
+    moving: Path,
+    t2w: Path,
+    transform: sitk.Transform,
+    interpolation: str = "linear",
+    subject: str = "",
+) -> nib.Nifti1Image:
+    """Bring a T1w-space image or label map onto the T2w grid.
+
+    Args:
+        moving: T1w-space NIfTI (the T1w itself, a mask or a label map).
+        t2w: T2w NIfTI; the output has its affine and 3D shape.
+        transform: T2w-to-T1w physical transform, as returned by
+            :func:`register_t1w_to_t2w` or read from its ``.tfm`` file.
+        interpolation: ``"linear"`` (float32 output) or ``"nearest"`` (label
+            maps; the output keeps the file's on-disk data type).
+        subject: Subject label, used in messages.
+
+    Returns:
+        The resampled image.
+
+    Raises:
+        ValueError: an image cannot be read or ``interpolation`` is unknown.
+    """
+    if interpolation not in _INTERPOLATORS:
+        raise ValueError(f"interpolation must be one of {sorted(_INTERPOLATORS)}, got {interpolation!r}")
+    reference = _read_header(Path(t2w), subject, "T2w")
+    dtype = np.float32
+    if interpolation == "nearest":
+        dtype = _read_header(Path(moving), subject, "T1w-space").get_data_dtype()
+    fixed = _read_image(Path(t2w), subject, "T2w")
+    moving_image = _read_image(Path(moving), subject, "T1w-space")
+    resampled = resample_onto(moving_image, fixed, transform, _INTERPOLATORS[interpolation])
+    return _to_nifti(resampled, reference.affine, dtype)
+
+
+def run_registration(
+    t2w: Path,
+    t1w: Path,
+    out_image: Path,
+    out_transform: Path,
+    out_qc_png: Path,
+    settings: RegistrationSettings,
+    subject: str = "",
+    out_summary: Path | None = None,
+) -> dict[str, Any]:
+    """Register, then write the resampled T1w, the transform and a QC figure.
+
+    Every output is written atomically.
+
+    Args:
+        t2w: T2w NIfTI (fixed).
+        t1w: T1w NIfTI (moving).
+        out_image: T1w resampled on the T2w grid (``.nii.gz``, float32).
+        out_transform: ITK transform file (``.tfm``), T2w-to-T1w.
+        out_qc_png: Mid-sagittal QC figure.
+        settings: Registration settings.
+        subject: Subject label (without ``sub-``), for messages and the summary.
+        out_summary: Optional JSON file receiving the summary.
+
+    Returns:
+        Summary: subject, metric, final value, seconds, per-stage details and
+        the rigid part of the transform (translation in mm, rotation in deg).
+
+    Raises:
+        ValueError: an input cannot be read or the registration fails.
+    """
+    result = register_t1w_to_t2w(t2w, t1w, settings, subject=subject)
+    image = result.t1w_on_t2w
+    save_nifti(np.asarray(image.dataobj), image.affine, out_image, dtype=np.float32)
+    _write_transform(result.transform, Path(out_transform))
+
+    identity = sitk.Transform(3, sitk.sitkIdentity)
+    with _sitk_threads(settings.threads):
+        before = resample_to_t2w(t1w, t2w, identity, subject=subject)
+    t2w_data = np.asarray(load_nifti(t2w).dataobj, dtype=np.float32).reshape(image.shape)
+    qc_figure(
+        nib.Nifti1Image(t2w_data, image.affine),
+        image,
+        out_qc_png,
+        title=f"sub-{subject}: T1w on T2w ({settings.metric})",
+        t1w_before_img=before,
+    )
+
+    summary = _summary(result, settings, subject)
+    if out_summary is not None:
+        write_json(summary, out_summary)
+    return summary
+
+
+def _write_transform(transform: sitk.Transform, path: Path) -> None:
+    """Write an ITK transform file atomically (the temporary name keeps ``.tfm``)."""
+    with atomic_path(path) as tmp:
+        sitk.WriteTransform(transform, str(tmp))
+
+
+def _summary(result: RegistrationResult, settings: RegistrationSettings, subject: str) -> dict[str, Any]:
+    """JSON-ready summary of a registration."""
+    translation, angles, angle = rigid_parameters(result.transform, _transform_centre(result.transform))
+    return {
+        "subject": subject,
+        "metric": result.metric,
+        "final_metric_value": result.metric_value,
+        "seconds": round(result.seconds, 3),
+        "transform_type": result.transform.GetName(),
+        "rigid_translation_mm_lps": [round(v, 4) for v in translation],
+        "rigid_rotation_deg": round(angle, 4),
+        "rigid_euler_angles_deg_lps": [round(v, 4) for v in angles],
+        "stages": [asdict(s) for s in result.stages],
+        "settings": asdict(settings),
+    }
+
+
+# ------------------------------------------------------------- transform maths
+
+
+def _transform_centre(transform: sitk.Transform) -> tuple[float, ...]:
+    """Rotation centre of a matrix-offset transform, else the origin."""
+    try:
+        return tuple(transform.Downcast().GetCenter())
+    except (AttributeError, RuntimeError):
+        return (0.0, 0.0, 0.0)
+
+
+def _jacobian(transform: sitk.Transform, point: np.ndarray, step_mm: float = 1.0) -> np.ndarray:
+    """3x3 spatial Jacobian by central differences (exact for linear transforms)."""
+    jac = np.empty((3, 3))
+    for axis in range(3):
+        delta = np.zeros(3)
+        delta[axis] = step_mm
+        plus = np.asarray(transform.TransformPoint(tuple(point + delta)))
+        minus = np.asarray(transform.TransformPoint(tuple(point - delta)))
+        jac[:, axis] = (plus - minus) / (2 * step_mm)
+    return jac
+
+
+def _nearest_rotation(matrix: np.ndarray) -> np.ndarray:
+    """Rotation closest to ``matrix`` (polar decomposition), the rigid part of an affine."""
+    u, _, vt = np.linalg.svd(matrix)
+    if np.linalg.det(u @ vt) < 0:
+        u[:, -1] *= -1
+    return u @ vt
+
+
+def _rotation_angle_deg(rotation: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def rigid_parameters(
+    transform: sitk.Transform, centre_mm: Sequence[float]
+) -> tuple[list[float], list[float], float]:
+    """Rigid part of a transform about a centre.
+
+    Args:
+        transform: Any 3D transform (exact for linear ones).
+        centre_mm: Physical point (ITK LPS mm) about which rotation is measured.
+
+    Returns:
+        Translation of the centre (mm, LPS), Euler angles about x, y, z (deg,
+        as ``Euler3DTransform`` defines them) and the total rotation angle (deg).
+    """
+    centre = np.asarray(centre_mm, dtype=float)
+    translation = np.asarray(transform.TransformPoint(tuple(centre))) - centre
+    rotation = _nearest_rotation(_jacobian(transform, centre))
+    euler = sitk.Euler3DTransform()
+    euler.SetMatrix(tuple(rotation.ravel()))
+    angles = [math.degrees(a) for a in (euler.GetAngleX(), euler.GetAngleY(), euler.GetAngleZ())]
+    return translation.tolist(), angles, _rotation_angle_deg(rotation)
+
+
+def transform_error(
+    estimated: sitk.Transform, truth: sitk.Transform, reference_points_mm: np.ndarray
+) -> tuple[float, float]:
+    """How far an estimated transform is from the truth.
+
+    Args:
+        estimated: Estimated fixed-to-moving transform.
+        truth: True fixed-to-moving transform.
+        reference_points_mm: (N, 3) fixed-space physical points (ITK LPS mm),
+            e.g. voxel centres inside the object.
+
+    Returns:
+        The largest distance (mm) between where the two transforms send the
+        points, and the rotation angle (deg) of the residual
+        ``estimated o truth^-1`` (its rigid part, at the points' centroid).
+
+    Raises:
+        ValueError: ``reference_points_mm`` is not a non-empty (N, 3) array.
+    """
+    points = np.asarray(reference_points_mm, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
+        raise ValueError(f"reference_points_mm must be a non-empty (N, 3) array, got shape {points.shape}")
+    mapped_est = np.array([estimated.TransformPoint(tuple(p)) for p in points])
+    mapped_true = np.array([truth.TransformPoint(tuple(p)) for p in points])
+    max_mm = float(np.linalg.norm(mapped_est - mapped_true, axis=1).max())
+    centroid = points.mean(axis=0)
+    residual = _jacobian(estimated, centroid) @ np.linalg.inv(_jacobian(truth, centroid))
+    return max_mm, _rotation_angle_deg(_nearest_rotation(residual))
+
+
+# --------------------------------------------------------------------------- QC
+
+
+_AXIS_NAMES = ("left - right", "posterior - anterior", "inferior - superior")
+
+
+@dataclass(frozen=True)
+class _View:
+    """Middle slice across an image's thinnest extent, in RAS display order.
+
+    Attributes:
+        plane: 2D array, rows along ``axes[0]`` and columns along ``axes[1]``.
+        axes: The two RAS axes shown (0 R-L, 1 A-P, 2 S-I).
+        aspect: Display aspect (column spacing / row spacing).
+    """
+
+    plane: np.ndarray
+    axes: tuple[int, int]
+    aspect: float
+
+
+def _middle_slice(img: nib.Nifti1Image) -> _View:
+    """Mid-slice across the slab: sagittal for sagittal scans, axial for thin axial slabs."""
+    canonical = nib.as_closest_canonical(img)
+    data = np.asarray(canonical.dataobj, dtype=np.float32)
+    data = data.reshape(data.shape[:3])
+    zooms = np.asarray(canonical.header.get_zooms()[:3], dtype=float)
+    across = int(np.argmin(np.asarray(data.shape) * zooms))
+    shown = tuple(a for a in range(3) if a != across)
+    plane = np.take(data, data.shape[across] // 2, axis=across)
+    return _View(plane, shown, float(zooms[shown[1]] / zooms[shown[0]]))
+
+
+def _normalise(plane: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] between the 1st and 99th percentiles, so contrasts compare."""
+    low, high = np.percentile(plane, [1, 99])
+    return np.clip((plane - low) / max(high - low, 1e-6), 0.0, 1.0)
+
+
+def _checkerboard(a: np.ndarray, b: np.ndarray, tiles: int = 8) -> np.ndarray:
+    """Alternate tiles of ``a`` and ``b``: misalignment shows as broken edges."""
+    rows = (np.arange(a.shape[0]) * tiles // a.shape[0]) % 2
+    cols = (np.arange(a.shape[1]) * tiles // a.shape[1]) % 2
+    return np.where((rows[:, None] + cols[None, :]) % 2 == 0, a, b)
+
+
+def _edges(plane: np.ndarray) -> np.ndarray:
+    """Strongest 10 % of the gradient magnitude of a slice."""
+    from scipy import ndimage
+
+    magnitude = np.hypot(ndimage.sobel(plane, 0), ndimage.sobel(plane, 1))
+    return magnitude > np.percentile(magnitude, 90)
+
+
+def qc_figure(
+    t2w_img: nib.Nifti1Image,
+    t1w_on_t2w_img: nib.Nifti1Image,
+    out_png: Path,
+    title: str,
+    t1w_before_img: nib.Nifti1Image | None = None,
+) -> Path:
+    """QC: T2w/T1w checkerboards before and after, and T1w edges over the T2w.
+
+    The slice is the middle one across the image's thinnest extent: the
+    mid-sagittal slice of a sagittal scan, the mid-axial of a thin axial slab.
+
+    Args:
+        t2w_img: T2w image.
+        t1w_on_t2w_img: Registered T1w on the T2w grid.
+        out_png: Destination PNG (written atomically).
+        title: Figure title.
+        t1w_before_img: T1w on the T2w grid with the header alignment only;
+            adds the "before" panel when given.
+
+    Returns:
+        The PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    view = _middle_slice(t2w_img)
+    t2w = _normalise(view.plane)
+    after = _normalise(_middle_slice(t1w_on_t2w_img).plane)
+    panels = [("after: checkerboard", _checkerboard(t2w, after))]
+    if t1w_before_img is not None:
+        before = _normalise(_middle_slice(t1w_before_img).plane)
+        panels.insert(0, ("before (header alignment): checkerboard", _checkerboard(t2w, before)))
+
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 4.5), squeeze=False)
+    display = {"cmap": "gray", "origin": "lower", "aspect": view.aspect, "vmin": 0, "vmax": 1}
+    for ax, (name, plane) in zip(axes[0], panels, strict=False):
+        ax.imshow(plane.T, **display)
+        ax.set_title(name, fontsize=9)
+    overlay = axes[0][-1]
+    overlay.imshow(t2w.T, **display)
+    edges = np.ma.masked_where(~_edges(after).T, np.ones_like(after.T))
+    overlay.imshow(edges, cmap="autumn", origin="lower", aspect=view.aspect, alpha=0.8, vmin=0, vmax=1)
+    overlay.set_title("after: T1w edges on T2w", fontsize=9)
+    for ax in axes[0]:
+        ax.set_xlabel(_AXIS_NAMES[view.axes[0]])
+        ax.set_ylabel(_AXIS_NAMES[view.axes[1]])
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # leave room for the title
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(out_png)
