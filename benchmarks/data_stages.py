@@ -17,10 +17,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +29,9 @@ import torch
 from nibabel.processing import resample_from_to
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timing import median_seconds  # noqa: E402
 from spinetumor import cordmask, demo, labels, registration, validation  # noqa: E402
 from spinetumor.chains import preset  # noqa: E402
 from spinetumor.preprocessing import n4_correct, preprocess_subject  # noqa: E402
@@ -72,15 +72,6 @@ def make_subject(root: Path, seed: int) -> dict[str, Path]:
         out[key] = root / f"{key}.nii.gz"
         nib.save(nib.Nifti1Image(data, resampled.affine), str(out[key]))
     return out
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

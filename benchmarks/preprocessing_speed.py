@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -26,7 +23,9 @@ import SimpleITK as sitk
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timing import median_seconds  # noqa: E402
 from spinetumor.preprocessing import SubjectVolumes, preprocess_volumes, preset, to_native  # noqa: E402
 
 logger = logging.getLogger("preprocessing_speed")
@@ -53,15 +52,6 @@ def phantom(seed: int = 0) -> SubjectVolumes:
         dseg=nib.Nifti1Image(dseg, affine),
         cord=nib.Nifti1Image(cord.astype(np.uint8), affine),
     )
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,204 @@
+"""Time end-to-end CPU inference for one subject: cascade vs single stage.
+
+A synthetic sagittal subject (545 x 545 x 20 at 0.6 x 0.6 x 3.7 mm, PSR, T2w and
+a registered T1w, like the paper's test images) is written as ``.nii.gz`` and
+predicted from disk to disk: load, preprocessing (lemay2021: reorient,
+resample, z-score, 512 x 256 x 32), stage 1, crop, stage 2, post-processing,
+back to the native grid, save. Both modes run in the same process on the same
+files; each figure is the median of ``--repeats`` runs.
+
+Networks: MONAI ``DynUNet`` (3D, 3x3x3 kernels, 4 downsamplings, instance norm,
+leaky ReLU; Isensee-style as in the paper) with random seeded weights:
+
+* stage 1: filters 8-16-32-64-128, 1 in / 1 out, the whole 512 x 256 x 32
+  volume in one patch;
+* stage 2: filters 16-32-64-128-256, 2 in / 4 out, 128 x 128 x 32 patches at
+  stride 64 x 64 x 16.
+
+Random weights do not change the cost of a forward pass, but they do not find
+a cord either. With ``--fixed-cord-mask`` (the default) stage 1 still runs its
+full forward pass, then its output is replaced by a cord-like box: 30 mm (A-P)
+x 30 mm (R-L) around the centre of the field of view over the S-I extent of
+the native image, as the 30 mm cord masks of the paper. With the 5 mm margin
+this gives a 338 x 40 x 25 crop, grown to 384 x 128 x 32 (patch multiples):
+6 stage-2 windows instead of 21 over the whole volume.
+``--no-fixed-cord-mask`` uses the random network's own mask.
+
+Usage::
+
+    .venv/bin/python benchmarks/inference_speed.py [--repeats 3] [--threads 2]
+        [--batch-size 1] [--overlap 0.5] [--channels-last] [--no-fixed-cord-mask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.networks.nets import DynUNet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+
+from spinetumor.inference import (  # noqa: E402
+    TIMING_STEPS,
+    Prediction,
+    predict_cascade,
+    predict_single_stage,
+    save_prediction,
+)
+
+logger = logging.getLogger("inference_speed")
+
+SHAPE = (545, 545, 20)  # A-P, S-I, R-L
+ZOOMS = (0.6, 0.6, 3.7)
+CORD_DIAMETER_MM = 30.0
+PREPROCESSED_ZOOMS = (1.0, 1.0, 2.0)  # lemay2021: S-I, A-P, R-L
+
+
+def write_phantom(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Body, cord and lesion ellipsoids plus noise, as native T2w and T1w files."""
+    rng = np.random.default_rng(seed)
+    affine = np.zeros((4, 4))
+    affine[1, 0], affine[2, 1], affine[0, 2], affine[3, 3] = -ZOOMS[0], ZOOMS[1], ZOOMS[2], 1.0
+    affine[:3, 3] = [-ZOOMS[2] * (SHAPE[2] - 1) / 2, ZOOMS[0] * (SHAPE[0] - 1) / 2, -ZOOMS[1] * (SHAPE[1] - 1) / 2]
+    ap, si, rl = np.meshgrid(*[np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in SHAPE], indexing="ij")
+    body = (ap / 0.8) ** 2 + (rl / 1.2) ** 2 < 1.0
+    cord = ((ap / 0.05) ** 2 + (rl / 0.4) ** 2 < 1.0) & (np.abs(si) < 0.95)
+    lesion = ((ap / 0.05) ** 2 + (si / 0.1) ** 2 + (rl / 0.3) ** 2) < 1.0
+    t2w = 300.0 * body + 200.0 * cord + 400.0 * lesion + rng.normal(0.0, 10.0, SHAPE)
+    t1w = 250.0 * body + 50.0 * cord + 600.0 * lesion + rng.normal(0.0, 10.0, SHAPE)
+    paths = (folder / "sub-bench_T2w.nii.gz", folder / "sub-bench_space-T2w_ce-gadolinium_T1w.nii.gz")
+    for path, data in zip(paths, (t2w, t1w)):
+        nib.save(nib.Nifti1Image(data.clip(0).astype(np.float32), affine), str(path))
+    return paths
+
+
+def dynunet(in_channels: int, out_channels: int, base_filters: int) -> DynUNet:
+    """Depth-4 3D DynUNet (five levels, filters doubling from ``base_filters``)."""
+    return DynUNet(
+        spatial_dims=3, in_channels=in_channels, out_channels=out_channels,
+        kernel_size=[3] * 5, strides=[1, 2, 2, 2, 2], upsample_kernel_size=[2] * 4,
+        filters=[base_filters * 2**level for level in range(5)],
+        norm_name=("INSTANCE", {"affine": True}),
+        act_name=("leakyrelu", {"negative_slope": 0.01, "inplace": True}),
+    ).eval()
+
+
+class FixedCordMask(torch.nn.Module):
+    """Runs the real stage-1 network (for its cost), then returns a cord-like box.
+
+    The box is centred in A-P and R-L (the phantom's cord is, and lemay2021
+    centres the field of view) and spans the S-I rows that hold native image
+    (padding is exactly 0 after the z-score).
+    """
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.net(x)
+        logits = torch.full_like(x[:, :1], -10.0)
+        rows = torch.nonzero((x[0, 0] != 0).any(dim=2).any(dim=1)).flatten()
+        half = [round(CORD_DIAMETER_MM / 2 / PREPROCESSED_ZOOMS[axis]) for axis in (1, 2)]
+        centre = [n // 2 for n in x.shape[3:]]
+        logits[:, :, int(rows[0]):int(rows[-1]) + 1,
+               centre[0] - half[0]:centre[0] + half[0], centre[1] - half[1]:centre[1] + half[1]] = 10.0
+        return logits
+
+
+def run_once(predict: Callable[[], Prediction], out_dir: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    result = predict()
+    save_prediction(result, out_dir / "dseg.nii.gz")
+    timings = dict(result["timings"])
+    timings["total"] = time.perf_counter() - start
+    timings["crop_voxels"] = float(np.prod(np.subtract(*reversed(result["crop_box"]))))
+    return timings
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def device_summary(threads: int) -> str:
+    cpu = platform.processor() or "unknown CPU"
+    with open("/proc/cpuinfo") as handle:
+        names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+    if names:
+        cpu = names[0]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"CPU {cpu} ({os.cpu_count()} cores, load {load:.1f}), torch {torch.__version__} "
+            f"with {threads} thread(s)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=1, help="stage-2 windows per forward pass")
+    parser.add_argument("--overlap", type=float, default=0.5, help="0.5 = the paper's stride of half a patch")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last_3d weights")
+    parser.add_argument("--fixed-cord-mask", action=argparse.BooleanOptionalAction, default=True,
+                        help="replace stage 1's random-weight output by a 30 mm cord box (default)")
+    parser.add_argument("--modes", nargs="+", default=["cascade", "single"], choices=["cascade", "single"])
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("spinetumor").setLevel(logging.WARNING)
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    stage1: torch.nn.Module = dynunet(1, 1, 8)
+    stage2: torch.nn.Module = dynunet(2, 4, 16)
+    if args.channels_last:
+        stage1 = stage1.to(memory_format=torch.channels_last_3d)
+        stage2 = stage2.to(memory_format=torch.channels_last_3d)
+    if args.fixed_cord_mask:
+        stage1 = FixedCordMask(stage1)
+    settings = {"threads": args.threads, "batch_size": args.batch_size, "overlap": args.overlap}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        t2w, t1w = write_phantom(folder)
+        modes = {
+            "cascade": lambda: predict_cascade(t2w, t1w, stage1, stage2, settings),
+            "single": lambda: predict_single_stage(t2w, t1w, stage2, settings),
+        }
+        results = {}
+        for mode in args.modes:
+            runs = []
+            for repeat in range(args.repeats):
+                runs.append(run_once(modes[mode], folder))
+                logger.info("%s run %d: %.2f s", mode, repeat + 1, runs[-1]["total"])
+            results[mode] = medians(runs)
+
+    logger.info("")
+    logger.info("device: %s", device_summary(args.threads))
+    logger.info("subject %s at %s mm; stage-2 batch %d, overlap %.2f, channels_last %s, fixed cord mask %s; "
+                "median of %d runs", SHAPE, ZOOMS, args.batch_size, args.overlap, args.channels_last,
+                args.fixed_cord_mask, args.repeats)
+    logger.info("%-12s" + "%10s" * len(results), "step (s)", *results)
+    for step in (*TIMING_STEPS, "total"):
+        logger.info("%-12s" + "%10.2f" * len(results), step, *(r[step] for r in results.values()))
+    logger.info("%-12s" + "%10d" * len(results), "crop voxels", *(int(r["crop_voxels"]) for r in results.values()))
+    if {"cascade", "single"} <= set(results):
+        ratio = results["single"]["total"] / results["cascade"]["total"]
+        logger.info("single / cascade: %.2fx (paper: 48 s / 22 s = 2.2x; target: cascade <= 5 s and >= 3x)", ratio)
+
+
+if __name__ == "__main__":
+    main()
