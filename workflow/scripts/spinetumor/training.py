@@ -65,6 +65,7 @@ from spinetumor import LABELS, __version__
 from spinetumor.io import atomic_path, load_nifti
 from spinetumor.metrics import dice
 from spinetumor.models import build_loss, build_network, check_patch_divisible, resolve_spec
+from spinetumor.preprocessing import IMAGE_KEYS
 
 __all__ = [
     "INPUTS",
@@ -91,8 +92,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Input contrasts a network may take, as channels in the configured order.
-INPUTS: tuple[str, ...] = ("T2w", "T1w")
+#: Input contrasts a network may take (the preprocessed images), as channels in the configured order.
+INPUTS: tuple[str, ...] = IMAGE_KEYS
 
 #: Output channels a network may predict; ``whole`` is labels 1-3, ``cord``
 #: the spinal cord mask.

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import load_nifti, voxel_sizes
+from .io import atomic_path, load_nifti, voxel_sizes, write_json
 
 __all__ = [
     "InvalidInputError",
@@ -190,8 +190,6 @@ def run_validation(
         InvalidInputError: problems were found and ``on_invalid`` is ``error``.
         ValueError: ``on_invalid`` is not ``error`` or ``skip``.
     """
-    from .io import write_json
-
     if on_invalid not in ("error", "skip"):
         raise ValueError(f"on_invalid_input: {on_invalid!r} is neither 'error' nor 'skip'")
     problems = validate_unit(unit, require_cord=require_cord)
@@ -224,8 +222,6 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
     import json
 
     import pandas as pd
-
-    from .io import atomic_path
 
     units, excluded = [], []
     for path in reports:
