@@ -8,12 +8,14 @@ recorded as invalid and left out of every downstream step.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .io import atomic_path, load_nifti, voxel_sizes, write_json
 
@@ -205,7 +207,7 @@ def run_validation(
     return report
 
 
-def summarize_reports(reports: list[str], table_path: str | Path, excluded_path: str | Path) -> "pd.DataFrame":
+def summarize_reports(reports: list[str], table_path: str | Path, excluded_path: str | Path) -> pd.DataFrame:
     """Gather per-unit validation reports into the study's two tables.
 
     Args:
@@ -219,10 +221,6 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
     Returns:
         The table of every unit.
     """
-    import json
-
-    import pandas as pd
-
     units, excluded = [], []
     for path in reports:
         report = json.loads(Path(path).read_text())
@@ -257,7 +255,5 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
 
 def valid_prefixes(table_path: str | Path) -> list[str]:
     """Prefixes of the valid units listed in a validation table."""
-    import pandas as pd
-
     table = pd.read_csv(table_path, sep="\t", dtype={"prefix": str})
     return sorted(table.loc[table["valid"].astype(str) == "True", "prefix"])
