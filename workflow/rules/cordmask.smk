@@ -18,6 +18,8 @@ rule cord_mask:
         f"{BENCH}/cordmask/{{subpath}}/{{prefix}}.tsv"
     conda:
         f"{ENVS}/imaging.yaml"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),

@@ -22,6 +22,8 @@ rule preprocess_subject:
         f"{BENCH}/preprocessed/{{chain}}/{{subpath}}/{{prefix}}.tsv"
     conda:
         f"{ENVS}/torch.yaml"
+    group:
+        "subject"
     threads: config["threads"]["preprocess"]
     resources:
         mem_mb=res("preprocess", "mem_mb"),

@@ -20,6 +20,8 @@ rule register_t1w:
         f"{BENCH}/registration/{{subpath}}/{{prefix}}.tsv"
     conda:
         f"{ENVS}/imaging.yaml"
+    group:
+        "subject"
     threads: config["threads"]["registration"]
     resources:
         mem_mb=res("registration", "mem_mb"),

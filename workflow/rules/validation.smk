@@ -16,6 +16,8 @@ rule validate_subject:
         f"{BENCH}/validation/{{subpath}}/{{prefix}}.tsv"
     conda:
         f"{ENVS}/imaging.yaml"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
@@ -59,6 +61,8 @@ rule standardize_labels:
         f"{BENCH}/labels/{{subpath}}/{{prefix}}.tsv"
     conda:
         f"{ENVS}/imaging.yaml"
+    group:
+        "subject"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),

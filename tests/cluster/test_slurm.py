@@ -1,0 +1,136 @@
+"""The tiny study through `--profile profiles/slurm` on a real one-node SLURM cluster.
+
+The cluster (Debian's slurm-wlm and munge, installed with apt-get when
+missing) is started for this module and stopped after it; see `slurm.py`.
+Every job that is not a local rule must go through sbatch, and the results
+must equal those of a local run of the same study.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+
+sys.path.insert(0, str(Path(__file__).parent))
+from slurm import PARTITION, Cluster, SlurmUnavailable  # noqa: E402
+
+pytestmark = pytest.mark.workflow
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+PROFILE = REPO / "profiles" / "slurm"
+LOCAL_RULES = {"preprocess", "splits"}  # the Snakefile's localrules among the targets
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+
+
+def start_snakemake(args: list[str], results: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start the tiny study's `preprocess splits` from the repository root."""
+    overrides = results.parent / "overrides.yaml"
+    overrides.parent.mkdir(parents=True, exist_ok=True)
+    overrides.write_text(yaml.safe_dump({"results_dir": str(results)}))
+    cmd = [SNAKEMAKE, *args, "--nocolor", "--configfile", str(TINY), str(overrides), "--", "preprocess", "splits"]
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: int = 420) -> str:
+    """Wait for a run started by `start_snakemake`; return its log, failing on error."""
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        log, _ = proc.communicate()
+    assert proc.returncode == 0, f"snakemake failed ({proc.returncode}):\n{log[-8000:]}"
+    return log
+
+
+def profile_default_resources(**changes: str) -> list[str]:
+    """The profile's default-resources as `name=value` arguments, with `changes` applied."""
+    resources = yaml.safe_load((PROFILE / "config.yaml").read_text())["default-resources"]
+    resources.update(changes)
+    return [f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}" for name, value in resources.items()]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    slurm = Cluster()
+    try:
+        slurm.start()
+    except SlurmUnavailable as exc:
+        pytest.skip(f"no SLURM: {exc}")
+    yield slurm
+    slurm.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory):
+    """(cluster results, cluster log, local results) of the tiny study."""
+    root = tmp_path_factory.mktemp("slurm")
+    slurm_results, local_results = root / "cluster" / "results", root / "local" / "results"
+    args = [
+        "--profile", str(PROFILE),
+        # what a user sets in the profile's edit block, for this cluster
+        "--default-resources", *profile_default_resources(slurm_partition=PARTITION),
+        "--cores", "2",  # a group job may not ask for more CPUs than the node has
+        "--slurm-init-seconds-before-status-checks", "5",
+        "--slurm-logdir", str(root / "slurm_logs"),
+        "--slurm-keep-successful-logs",
+        "--restart-times", "0",
+    ]  # fmt: skip
+    # the local run fills the cluster run's waits between status checks
+    local = start_snakemake(["--cores", "2"], local_results)
+    on_cluster = start_snakemake(args, slurm_results, env=cluster.env)
+    log = finish(on_cluster)
+    finish(local)
+    return slurm_results, log, local_results, cluster
+
+
+def test_every_non_local_job_went_through_sbatch(runs):
+    _, log, _, cluster = runs
+    submitted = SUBMITTED.findall(log)
+    assert submitted, log[-4000:]
+    local = set(re.findall(r"^localrule (\w+):", log, flags=re.M))
+    assert local <= LOCAL_RULES, f"jobs run on the submit host: {local - LOCAL_RULES}"
+    # one SLURM job per rule or group: the per-subject steps of the 4 subjects
+    # are one group job, the rest one job each
+    kinds = [next(part for part in Path(path).parts if part.startswith(("rule_", "group_"))) for _, path in submitted]
+    assert kinds.count("rule_demo_subject") == 4
+    assert {"rule_demo_dataset", "rule_summarize_validation", "rule_make_splits"} <= set(kinds)
+    groups = [k for k in kinds if k.startswith("group_")]
+    assert len(groups) == 1, kinds
+    for rule in ("validate_subject", "standardize_labels", "register_t1w", "cord_mask", "preprocess_subject"):
+        assert rule in groups[0]
+    # slurmctld knows every job id, and every one completed
+    queue = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T"], env=cluster.env,
+                           capture_output=True, text=True, check=True).stdout
+    states = dict(line.split() for line in queue.splitlines())
+    for jobid, _ in submitted:
+        assert states.get(jobid) == "COMPLETED", f"SLURM job {jobid}: {states.get(jobid)}\n{queue}"
+    # inside the jobs, Snakemake ran from this virtual environment
+    for _, path in submitted:
+        assert f"Command: {sys.prefix}/" in Path(path).read_text(), path
+
+
+def test_cluster_and_local_results_are_identical(runs):
+    slurm_results, _, local_results, _ = runs
+    splits = "splits/splits.tsv"
+    assert (slurm_results / splits).read_bytes() == (local_results / splits).read_bytes()
+    volumes = sorted(p.relative_to(local_results) for p in (local_results / "preprocessed").rglob("*.nii.gz"))
+    assert len(volumes) == 4 * 2 * 4  # subjects x chains x (T2w, T1w, dseg, cord)
+    assert sorted(p.relative_to(slurm_results) for p in (slurm_results / "preprocessed").rglob("*.nii.gz")) == volumes
+    for rel in volumes:
+        ours, theirs = nib.load(slurm_results / rel), nib.load(local_results / rel)
+        np.testing.assert_array_equal(np.asarray(ours.dataobj), np.asarray(theirs.dataobj), err_msg=str(rel))
+        np.testing.assert_array_equal(ours.affine, theirs.affine, err_msg=str(rel))
+    for geometry in (local_results / "preprocessed").rglob("*.json"):
+        rel = geometry.relative_to(local_results)
+        ours = (slurm_results / rel).read_text().replace(str(slurm_results), "RESULTS")
+        assert ours == geometry.read_text().replace(str(local_results), "RESULTS"), rel
