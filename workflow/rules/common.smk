@@ -24,6 +24,22 @@ PARTICIPANTS = config["participants_tsv"] or f"{BIDS_DIR}/participants.tsv"
 CHAINS = list(dict.fromkeys(config["preprocessing"]["run"]))
 
 
+def _chain_steps(name):
+    """A chain's steps: the config's own under `chains`, else a shipped preset."""
+    from spinetumor.chains import preset, validate_chain
+
+    custom = config["preprocessing"]["chains"]
+    try:
+        steps = custom[name]["steps"] if name in custom else preset(name)["steps"]
+        validate_chain(steps)
+    except ValueError as exc:
+        raise WorkflowError(f"preprocessing chain {name!r}: {exc}")
+    return steps
+
+
+CHAIN_STEPS = {name: _chain_steps(name) for name in CHAINS}
+
+
 wildcard_constraints:
     subpath=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
     prefix=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
@@ -144,13 +160,8 @@ def registration_targets(wildcards):
 
 
 def chain_steps(wildcards):
-    """The steps of a preprocessing chain (a shipped preset or the config's own)."""
-    from spinetumor.chains import preset, validate_chain
-
-    custom = config["preprocessing"]["chains"]
-    steps = custom[wildcards.chain]["steps"] if wildcards.chain in custom else preset(wildcards.chain)["steps"]
-    validate_chain(steps)
-    return steps
+    """The steps of a preprocessing chain (checked once, at start: CHAIN_STEPS)."""
+    return CHAIN_STEPS[wildcards.chain]
 
 
 def demo_root(path, levels):
