@@ -88,8 +88,6 @@ def resolve_label_paths(
     templates: Mapping[str, str | None],
     subpath: str,
     prefix: str,
-    *,
-    check_exists: bool = True,
 ) -> dict[str, str]:
     """Fill the label path templates of one unit and keep the files that exist.
 
@@ -99,8 +97,6 @@ def resolve_label_paths(
             ``{prefix}`` placeholders; ``None`` disables a structure.
         subpath: Unit folder, e.g. ``sub-01/ses-02``.
         prefix: Unit file prefix, e.g. ``sub-01_ses-02``.
-        check_exists: Keep only files that exist (``False`` for data that a
-            rule has yet to write, such as the embedded demo dataset).
 
     Returns:
         Structure name to path, for the files found.
@@ -110,7 +106,7 @@ def resolve_label_paths(
         if not template:
             continue
         path = labels_dir / template.format(subpath=subpath, prefix=prefix)
-        if not check_exists or path.exists():
+        if path.exists():
             found[name] = str(path)
     return found
 

@@ -239,9 +239,8 @@ def make_splits(
 def check_splits(table: pd.DataFrame) -> None:
     """Assert the invariants every split table must hold.
 
-    Every subject appears exactly once per split with a known role, every
-    split has training and test subjects, and every subject is tested at most
-    once in K-fold (at least the table is consistent in any scheme).
+    Every subject appears exactly once per split with a known role, and
+    every split lists every subject and has training and test subjects.
 
     Raises:
         ValueError: an invariant is broken.
