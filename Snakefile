@@ -16,12 +16,14 @@ include: "workflow/rules/registration.smk"
 include: "workflow/rules/cordmask.smk"
 include: "workflow/rules/preprocessing.smk"
 include: "workflow/rules/splits.smk"
+include: "workflow/rules/models.smk"
 
 
 localrules:
     all,
     preprocess,
     splits,
+    predictions,
 
 
 rule all:
@@ -30,6 +32,7 @@ rule all:
         registration_targets,
         preprocess_targets,
         SPLITS_TSV,
+        prediction_targets,
     default_target: True
 
 
@@ -41,3 +44,8 @@ rule preprocess:
 rule splits:
     input:
         SPLITS_TSV,
+
+
+rule predictions:
+    input:
+        prediction_targets,

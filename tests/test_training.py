@@ -228,7 +228,8 @@ def test_predict_volume_stitches_overlapping_patches_exactly():
 def test_validate_scores_each_target(tmp_path, subject):
     # Channel 0 = sigmoid(T2w): bright tumour (> 0) found exactly when the noise stays below 0 outside it.
     # Channel 1 = sigmoid(-T2w): predicts the background, the edema target is empty -> Dice 0.
-    # Channel 2 = sigmoid(-10): predicts nothing, the cavity target is empty -> Dice 1 by convention.
+    # Channel 2 = sigmoid(-10): predicts nothing, the cavity target is empty -> no Dice (n/a), left
+    # out of the mean.
     model = torch.nn.Conv3d(1, 3, kernel_size=1)
     with torch.no_grad():
         model.weight.copy_(torch.tensor([1.0, -1.0, 0.0]).reshape(3, 1, 1, 1, 1))
@@ -241,8 +242,8 @@ def test_validate_scores_each_target(tmp_path, subject):
     pred, truth = t2["image"][0] > 1.0, t2["label"][0] > 0
     expected = 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
     assert scores["val_dice_whole"] == pytest.approx(expected) and expected > 0.8
-    assert scores["val_dice_edema"] == 0.0 and scores["val_dice_cavity"] == 1.0
-    assert scores["val_dice_mean"] == pytest.approx((expected + 0.0 + 1.0) / 3)
+    assert scores["val_dice_edema"] == 0.0 and np.isnan(scores["val_dice_cavity"])
+    assert scores["val_dice_mean"] == pytest.approx((expected + 0.0) / 2)
     assert 0.0 <= scores["val_loss"] <= 1.0
 
 

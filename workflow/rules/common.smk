@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from spinetumor import bids as st_bids  # noqa: E402
 from spinetumor import cordmask as st_cordmask  # noqa: E402
+from spinetumor import modelspec as st_modelspec  # noqa: E402
 
 
 validate(config, schema=str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
@@ -21,7 +22,22 @@ ENVS = str(Path(workflow.basedir) / "envs")
 IS_DEMO = config["bids_dir"] == "demo"
 BIDS_DIR = f"{RESULTS}/demo/bids" if IS_DEMO else config["bids_dir"]
 PARTICIPANTS = config["participants_tsv"] or f"{BIDS_DIR}/participants.tsv"
-CHAINS = list(dict.fromkeys(config["preprocessing"]["run"]))
+
+
+def _resolve_models():
+    """The models of `models.run`, resolved over their presets (checked once, at start)."""
+    resolved = {}
+    for name in dict.fromkeys(config["models"]["run"]):
+        try:
+            resolved[name] = st_modelspec.resolve_model(name, config["models"]["definitions"])
+        except ValueError as exc:
+            raise WorkflowError(str(exc))
+    return resolved
+
+
+MODELS = _resolve_models()
+# Chains to run: the configured ones and those the models are trained on.
+CHAINS = list(dict.fromkeys([*config["preprocessing"]["run"], *(m["chain"] for m in MODELS.values())]))
 
 
 def _chain_steps(name):
@@ -44,6 +60,9 @@ wildcard_constraints:
     subpath=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
     prefix=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
     chain=r"[A-Za-z0-9]+",
+    model=r"[A-Za-z0-9]+",
+    split=r"[0-9]+",
+    stage=r"cord|lesion",
     demo_id=r"[0-9]{3}",
 
 
@@ -94,6 +113,15 @@ CORD_MASK = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_
 CORD_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.json"
 PREPROC = f"{RESULTS}/preprocessed/{{chain}}/{{subpath}}/anat/{{prefix}}_desc-preproc"
 SPLITS_TSV = f"{RESULTS}/splits/splits.tsv"
+# Per model, split and stage: the run folder (checkpoints, training log) and its final outputs.
+MODEL_DIR = f"{RESULTS}/models/{{model}}/split-{{split}}/{{stage}}"
+MODEL_PT = f"{MODEL_DIR}/model.pt"
+MODEL_SUMMARY = f"{MODEL_DIR}/training_summary.json"
+# Per model, split and test unit: the prediction on the native T2w grid.
+PRED = f"{RESULTS}/predictions/{{model}}/split-{{split}}/{{subpath}}/anat/{{prefix}}_space-T2w"
+PRED_DSEG = f"{PRED}_desc-{{model}}_dseg.nii.gz"
+PRED_JSON = f"{PRED}_desc-{{model}}_dseg.json"
+PRED_CORD = f"{PRED}_label-SC_desc-{{model}}_mask.nii.gz"
 
 
 def raw_inputs(wildcards):
@@ -169,5 +197,83 @@ def demo_root(path, levels):
     return str(Path(path).parents[levels - 1])
 
 
-def res(family, key):
-    return config["resources"][family][key]
+def res(family, key, default=None):
+    return config["resources"][family].get(key, default)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def model_of(wildcards):
+    """The resolved model of a job."""
+    try:
+        return MODELS[wildcards.model]
+    except KeyError:
+        raise WorkflowError(f"model {wildcards.model!r} is not in models.run ({list(MODELS)})")
+
+
+def model_chain_steps(wildcards):
+    return CHAIN_STEPS[model_of(wildcards)["chain"]]
+
+
+def model_names(kinds):
+    """Regex matching the names of the run's models of the given types (never matches if none)."""
+    names = [name for name, m in MODELS.items() if m["type"] in kinds]
+    return "|".join(names) if names else "(?!)"
+
+
+def split_table():
+    """The split table (the splits checkpoint; the DAG grows once it exists)."""
+    import pandas as pd
+
+    path = checkpoints.make_splits.get().output.splits
+    return pd.read_csv(path, sep="\t", dtype={"subject": str, "split": int, "role": str})
+
+
+def split_units(split, role):
+    """Valid units of the subjects with `role` in `split`."""
+    table = split_table()
+    subjects = set(table.loc[(table["split"] == int(split)) & (table["role"] == role), "subject"])
+    return [u for u in valid_units() if u.participant_id in subjects]
+
+
+def training_inputs(wildcards):
+    """Preprocessed files of the split's training and validation units (never a test unit's)."""
+    model = model_of(wildcards)
+    if wildcards.stage not in st_modelspec.model_stages(model):
+        raise WorkflowError(f"model {wildcards.model} ({model['type']}) has no stage {wildcards.stage}")
+    prefix = lambda u: unit_path(PREPROC, u, chain=model["chain"])
+    kinds = ("T2w.nii.gz", "T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")
+    files = {"splits": SPLITS_TSV}
+    for role in ("train", "val"):
+        units = split_units(wildcards.split, role)
+        files[f"{role}_t2w"] = [f"{prefix(u)}_T2w.nii.gz" for u in units]
+        files[f"{role}_other"] = [f"{prefix(u)}_{kind}" for u in units for kind in kinds[1:]]
+    if model["type"] == "cascade" and wildcards.stage == "lesion":
+        files["cord_model"] = MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage="cord")
+    return files
+
+
+def trained_stages(wildcards):
+    """The trained `model.pt` of each stage of the job's model and split."""
+    model = model_of(wildcards)
+    return {
+        stage: MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage=stage)
+        for stage in st_modelspec.model_stages(model)
+    }
+
+
+def prediction_targets(wildcards):
+    """Every model's prediction of every test unit of every split."""
+    table = split_table()
+    by_subject = {}
+    for u in valid_units():
+        by_subject.setdefault(u.participant_id, []).append(u)
+    targets = []
+    for name, model in MODELS.items():
+        for row in table[table["role"] == "test"].itertuples():
+            for u in by_subject.get(row.subject, []):
+                targets.append(unit_path(PRED_DSEG, u, model=name, split=row.split))
+                if model["type"] == "cascade":
+                    targets.append(unit_path(PRED_CORD, u, model=name, split=row.split))
+    return targets

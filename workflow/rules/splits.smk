@@ -1,7 +1,8 @@
-# Subject-level, seeded, stratified splits, computed once.
+# Subject-level, seeded, stratified splits, computed once (a checkpoint: the model jobs
+# and their targets are read from the table).
 
 
-rule make_splits:
+checkpoint make_splits:
     input:
         participants=PARTICIPANTS,
         validation=VALIDATION_TABLE,

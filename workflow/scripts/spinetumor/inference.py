@@ -9,7 +9,7 @@ Lemay et al. (2021) cascade, :func:`predict_cascade`:
 4. the image is cropped to the cord's bounding box plus a margin, grown to at
    least one patch and to a whole number of sliding-window strides;
 5. stage 2 segments the lesion on T1w + T2w inside the crop with 128 x 128 x 32
-   patches at stride 64 x 64 x 16 (overlap 0.5); overlapping patch
+   patches at stride 64 x 64 x 32 (overlap 0.5, 0.5, 0); overlapping patch
    probabilities are averaged;
 6. the probabilities are pasted back into the full preprocessed grid (0
    outside the crop) and post-processed there (:mod:`spinetumor.postprocessing`;
@@ -92,7 +92,9 @@ class InferenceSettings:
         contrasts: Input channels of the lesion network, in order.
         outputs: Name of each lesion-network output channel, in order.
         patch_size: Lesion-network window; None = the whole volume in one patch.
-        overlap: Sliding-window overlap (0.5 gives the paper's stride of half a patch).
+        overlap: Sliding-window overlap, for all axes or per axis (0.5 gives a
+            stride of half a patch; the paper's 64 x 64 x 32 stride for
+            128 x 128 x 32 patches is ``(0.5, 0.5, 0.0)``).
         batch_size: Windows per forward pass. 1 keeps the CPU memory peak low
             (batches bring no speed on a CPU); raise it on a GPU. The paper's
             batch of 8 is a training setting.
@@ -114,7 +116,7 @@ class InferenceSettings:
     contrasts: tuple[str, ...] = ("T1w", "T2w")
     outputs: tuple[str, ...] = ("tumor", "edema", "cavity", "whole")
     patch_size: tuple[int, int, int] | None = (128, 128, 32)
-    overlap: float = 0.5
+    overlap: float | tuple[float, float, float] = 0.5
     batch_size: int = 1
     blend_mode: str = "constant"
     device: str | None = None
@@ -197,7 +199,8 @@ def _check_number(name: str, value: Any, low: float, high: float) -> float:
 
 def _check_scalars(cfg: InferenceSettings) -> None:
     _check_number("stage1_threshold", cfg.stage1_threshold, 0.0, 1.0)
-    _check_number("overlap", cfg.overlap, 0.0, 1.0)
+    for value in (cfg.overlap if isinstance(cfg.overlap, tuple) else (cfg.overlap,)):
+        _check_number("overlap", value, 0.0, 1.0)
     if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
         raise ValueError(f"inference.batch_size: must be a positive integer, got {cfg.batch_size!r}")
     if cfg.threads is not None and (not isinstance(cfg.threads, int) or cfg.threads < 1):
@@ -240,6 +243,7 @@ def inference_settings(settings: Mapping[str, Any] | InferenceSettings | None = 
         else _triple("stage1_patch_size", cfg.stage1_patch_size, int, 1),
         patch_size=None if cfg.patch_size is None else _triple("patch_size", cfg.patch_size, int, 1),
         crop_margin_mm=_triple("crop_margin_mm", cfg.crop_margin_mm, float, 0.0),
+        overlap=cfg.overlap if isinstance(cfg.overlap, (int, float)) else _triple("overlap", cfg.overlap, float, 0.0),
         postprocessing=postprocessing_settings(cfg.postprocessing),
     )
     _check_scalars(cfg)
@@ -439,7 +443,8 @@ def _margin_voxels(margin_mm: Sequence[float], affine: np.ndarray) -> tuple[int,
 
 def _stride(cfg: InferenceSettings, shape: Sequence[int]) -> tuple[int, ...]:
     patch = cfg.patch_size or tuple(shape)
-    return tuple(max(1, int(p * (1 - cfg.overlap))) for p in patch)
+    overlap = cfg.overlap if isinstance(cfg.overlap, tuple) else (cfg.overlap,) * len(patch)
+    return tuple(max(1, int(p * (1 - o))) for p, o in zip(patch, overlap))
 
 
 def _crop(cord: np.ndarray, affine: np.ndarray, cfg: InferenceSettings) -> Box:

@@ -44,6 +44,8 @@ from monai.networks.nets import DynUNet, UNet
 __all__ = [
     "ARCHITECTURES",
     "DeepSupervisionDiceLoss",
+    "LOSSES",
+    "DiceBCELoss",
     "build_loss",
     "build_network",
     "check_patch_divisible",
@@ -319,10 +321,40 @@ class DeepSupervisionDiceLoss(torch.nn.Module):
         return DeepSupervisionLoss(self.loss, weights=head_weights(len(heads)))(heads, target)
 
 
-def build_loss(*, batch: bool = True, smooth: float = 1.0, sigmoid: bool = True) -> DeepSupervisionDiceLoss:
-    """Multi-label Dice loss (the mean of the per-channel Dice losses).
+#: Loss names of :func:`build_loss`.
+LOSSES: tuple[str, ...] = ("dice", "dice_bce")
+
+
+class DiceBCELoss(torch.nn.Module):
+    """Dice loss plus the mean binary cross-entropy of every channel.
+
+    The pairing nnU-Net uses, in its multi-label (sigmoid) form: the
+    cross-entropy term gives every voxel a gradient from the first step on,
+    where a Dice loss alone learns slowly while the foreground is a few
+    percent of the patch. The papers used Dice alone (``dice``).
 
     Args:
+        dice: The Dice loss.
+        sigmoid: Whether the inputs are logits (else probabilities).
+    """
+
+    def __init__(self, dice: torch.nn.Module, sigmoid: bool) -> None:
+        super().__init__()
+        self.dice = dice
+        self.bce = torch.nn.BCEWithLogitsLoss() if sigmoid else torch.nn.BCELoss()
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Dice plus cross-entropy of ``output`` against ``target`` (same shape)."""
+        return self.dice(output, target) + self.bce(output, target.to(output.dtype))
+
+
+def build_loss(
+    *, kind: str = "dice", batch: bool = True, smooth: float = 1.0, sigmoid: bool = True
+) -> DeepSupervisionDiceLoss:
+    """Multi-label Dice loss (the mean of the per-channel Dice losses), optionally plus cross-entropy.
+
+    Args:
+        kind: ``dice`` (the papers') or ``dice_bce`` (:class:`DiceBCELoss`).
         batch: Pool the voxels of the whole batch per channel before taking
             the ratio (ivadomed's Dice, as in Lemay et al.), rather than
             averaging per-sample ratios.
@@ -333,5 +365,7 @@ def build_loss(*, batch: bool = True, smooth: float = 1.0, sigmoid: bool = True)
     Returns:
         The loss, which accepts plain or stacked deep-supervision outputs.
     """
+    if kind not in LOSSES:
+        raise ValueError(f"loss must be one of {list(LOSSES)}, got {kind!r}")
     dice = DiceLoss(sigmoid=sigmoid, batch=batch, smooth_nr=smooth, smooth_dr=smooth, reduction="mean")
-    return DeepSupervisionDiceLoss(dice)
+    return DeepSupervisionDiceLoss(dice if kind == "dice" else DiceBCELoss(dice, sigmoid))

@@ -64,7 +64,7 @@ from monai.utils import set_determinism
 from spinetumor import LABELS, __version__
 from spinetumor.io import atomic_path, load_nifti
 from spinetumor.metrics import dice
-from spinetumor.models import build_loss, build_network, check_patch_divisible, resolve_spec
+from spinetumor.models import LOSSES, build_loss, build_network, check_patch_divisible, resolve_spec
 from spinetumor.preprocessing import IMAGE_KEYS
 
 __all__ = [
@@ -111,6 +111,7 @@ _AMP = ("none", "bf16", "fp16")
 _BLEND = ("constant", "gaussian")
 _KEYS = ("image", "label")
 _CHOICES = {
+    "loss": LOSSES,
     "optimizer": _OPTIMIZERS,
     "scheduler": _SCHEDULERS,
     "sampling": _SAMPLING,
@@ -236,6 +237,8 @@ class TrainingSettings:
             ``pos_neg_ratio / (pos_neg_ratio + 1)``) or ``uniform``.
         pos_neg_ratio: Foreground-to-background ratio of patch centres.
         augmentation: Random affine augmentation.
+        loss: ``dice`` (the papers') or ``dice_bce`` (Dice plus binary
+            cross-entropy, :class:`spinetumor.models.DiceBCELoss`).
         dice_batch: Pool the batch's voxels in the Dice loss (ivadomed).
         dice_smooth: Smoothing term of the Dice loss (ivadomed: 1).
         seed: Seed of every random draw.
@@ -267,6 +270,7 @@ class TrainingSettings:
     sampling: str = "foreground"
     pos_neg_ratio: float = 1.0
     augmentation: AugmentationSettings = field(default_factory=AugmentationSettings)
+    loss: str = "dice"
     dice_batch: bool = True
     dice_smooth: float = 1.0
     seed: int = 0
@@ -760,10 +764,16 @@ def predict_volume(
     return torch.as_tensor(prob)[0].float().cpu().numpy()
 
 
-def _dice_or_one(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Dice, counting an empty prediction of an empty target as perfect (1)."""
+def _dice_or_nan(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice, or NaN when prediction and target are both empty (no information either way)."""
     value = dice(pred, truth)
-    return 1.0 if value is None else value
+    return math.nan if value is None else value
+
+
+def _mean_defined(values: Sequence[float]) -> float:
+    """Mean of the values that are not NaN (NaN when none is)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return statistics.fmean(defined) if defined else math.nan
 
 
 def _amp_dtype(settings: TrainingSettings, device: torch.device) -> torch.dtype | None:
@@ -778,7 +788,7 @@ def _validate_volumes(
     settings: TrainingSettings,
     device: torch.device,
 ) -> dict[str, float]:
-    loss_fn = build_loss(batch=settings.dice_batch, smooth=settings.dice_smooth, sigmoid=False)
+    loss_fn = build_loss(kind=settings.loss, batch=settings.dice_batch, smooth=settings.dice_smooth, sigmoid=False)
     losses: list[float] = []
     scores: dict[str, list[float]] = {t: [] for t in settings.targets}
     for volume in volumes:
@@ -797,10 +807,14 @@ def _validate_volumes(
             float(loss_fn(torch.from_numpy(prob)[None], torch.from_numpy(truth.astype(np.float32))[None]))
         )
         for channel, target in enumerate(settings.targets):
-            scores[target].append(_dice_or_one(prob[channel] > 0.5, truth[channel]))
+            scores[target].append(_dice_or_nan(prob[channel] > 0.5, truth[channel]))
+    # A class absent from a volume and not predicted there says nothing about the model: such
+    # volumes are left out of that class's mean (a class absent everywhere is left out of the
+    # overall mean), so that the model selection is not driven by 0/1 flips of empty classes.
     result = {"val_loss": statistics.fmean(losses)}
-    result.update({f"val_dice_{t}": statistics.fmean(v) for t, v in scores.items()})
-    result["val_dice_mean"] = statistics.fmean(result[f"val_dice_{t}"] for t in settings.targets)
+    result.update({f"val_dice_{t}": _mean_defined(v) for t, v in scores.items()})
+    overall = _mean_defined([result[f"val_dice_{t}"] for t in settings.targets])
+    result["val_dice_mean"] = 1.0 if math.isnan(overall) else overall
     return result
 
 
@@ -815,7 +829,9 @@ def validate(
 
     Each volume (cut to its crop box) is predicted with
     :func:`predict_volume` and thresholded at 0.5. A target absent from a
-    volume and not predicted there scores 1.
+    volume and not predicted there has no Dice there (NaN, left out of the
+    means); ``val_dice_mean`` is the mean over the targets that have one (1
+    if none has).
 
     Args:
         model: The network.
@@ -1231,7 +1247,7 @@ def train(
             optimizer=optimizer,
             scheduler=_build_scheduler(optimizer, settings),
             scaler=torch.amp.GradScaler("cuda") if dev.type == "cuda" and settings.amp == "fp16" else None,
-            loss_fn=build_loss(batch=settings.dice_batch, smooth=settings.dice_smooth),
+            loss_fn=build_loss(kind=settings.loss, batch=settings.dice_batch, smooth=settings.dice_smooth),
             settings=settings,
             device=dev,
             out_dir=out_dir,

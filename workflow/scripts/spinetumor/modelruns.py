@@ -1,0 +1,412 @@
+"""The workflow's model jobs: train one stage of one model on one split, predict one test subject.
+
+Training (:func:`train_stage`)
+    The records are the preprocessed files of the split's training and
+    validation units, and nothing else: the function refuses a unit whose
+    subject is a test subject of the split (:class:`LeakageError`). For the
+    cascade's ``lesion`` stage the volumes are cropped to the cord's bounding
+    box plus the model's margin: from the cord *label* for the training units,
+    from the trained ``cord`` stage's *prediction* for the validation units
+    (``crop_boxes.tsv`` records which). The run folder keeps
+    ``checkpoint_last.pt``, ``checkpoint_best.pt`` and ``training_log.tsv``
+    (:func:`spinetumor.training.train`); a killed job's rerun resumes when the
+    run's fingerprint (model, stage, split, subjects, settings, input files)
+    is unchanged, and starts afresh otherwise. When training ends, the best
+    checkpoint is copied to the job's declared output ``model.pt`` and a
+    summary is written; Snakemake deletes a failed job's declared outputs, so
+    the resume state is never one of them.
+
+Prediction (:func:`predict_subject`)
+    Native T2w (and the T1w registered onto it) in, post-processed ``dseg`` on
+    the native T2w grid out, through :mod:`spinetumor.inference`; the
+    cascade also writes its stage-1 cord mask on the native grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spinetumor.inference import (
+    _crop,
+    inference_settings,
+    predict_cascade,
+    predict_single_stage,
+    predict_unet,
+    save_prediction,
+    sliding_window,
+)
+from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
+from spinetumor.metrics import dice
+from spinetumor.modelspec import inference_config, model_stages, network_config, training_config
+from spinetumor.models import build_network, resolve_spec
+from spinetumor.training import (
+    CHECKPOINT_BEST,
+    CHECKPOINT_LAST,
+    SubjectRecord,
+    TrainingSettings,
+    load_checkpoint,
+    record_from_prefix,
+    train,
+)
+
+__all__ = [
+    "LeakageError",
+    "split_roles",
+    "unit_of_preproc",
+    "check_no_leakage",
+    "run_fingerprint",
+    "crop_boxes",
+    "train_stage",
+    "load_trained",
+    "predict_subject",
+]
+
+logger = logging.getLogger(__name__)
+
+PREPROC_T2W_SUFFIX = "_T2w.nii.gz"
+CROP_BOXES = "crop_boxes.tsv"
+
+
+class LeakageError(ValueError):
+    """A test subject of a split was about to reach a training step of that split."""
+
+
+def split_roles(splits_tsv: str | os.PathLike[str], split: int) -> dict[str, list[str]]:
+    """Subjects of one split by role (``train``, ``val``, ``test``).
+
+    Raises:
+        ValueError: the split is not in the table.
+    """
+    table = pd.read_csv(splits_tsv, sep="\t", dtype={"subject": str, "split": int, "role": str})
+    part = table[table["split"] == int(split)]
+    if part.empty:
+        raise ValueError(f"{splits_tsv}: no split {split} (splits {sorted(set(table['split']))})")
+    return {role: sorted(part.loc[part["role"] == role, "subject"]) for role in ("train", "val", "test")}
+
+
+def unit_of_preproc(t2w_path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(unit prefix, file prefix)`` of a preprocessed T2w path.
+
+    ``.../sub-01_ses-1_desc-preproc_T2w.nii.gz`` gives ``sub-01_ses-1`` and
+    ``.../sub-01_ses-1_desc-preproc``.
+    """
+    path = str(t2w_path)
+    if not path.endswith("_desc-preproc" + PREPROC_T2W_SUFFIX):
+        raise ValueError(f"{path}: not a preprocessed T2w (…_desc-preproc_T2w.nii.gz)")
+    prefix = path[: -len(PREPROC_T2W_SUFFIX)]
+    return Path(prefix).name[: -len("_desc-preproc")], prefix
+
+
+def _subject_of(unit: str) -> str:
+    return unit.split("_", 1)[0]
+
+
+def check_no_leakage(units: Sequence[str], test_subjects: Sequence[str], split: int) -> None:
+    """Refuse training units that belong to a test subject of the split.
+
+    Raises:
+        LeakageError: naming the units.
+    """
+    leaked = sorted(u for u in units if _subject_of(u) in set(test_subjects))
+    if leaked:
+        raise LeakageError(f"split {split}: test subject unit(s) {leaked} given to training")
+
+
+def _file_digest(paths: Sequence[str | os.PathLike[str]]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(str(p) for p in paths):
+        digest.update(Path(path).name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def run_fingerprint(description: Mapping[str, Any], files: Sequence[str | os.PathLike[str]]) -> str:
+    """Hash of what defines a training run: its description and its input files' bytes."""
+    text = json.dumps(description, sort_keys=True, default=str)
+    return hashlib.sha256((text + _file_digest(files)).encode()).hexdigest()
+
+
+def _resume_allowed(run_dir: Path, fingerprint: str) -> bool:
+    last = run_dir / CHECKPOINT_LAST
+    if not last.exists():
+        return False
+    try:
+        saved = torch.load(last, map_location="cpu", weights_only=True)["extra"].get("fingerprint")
+    except Exception as exc:  # an unreadable checkpoint cannot be resumed
+        logger.warning("%s: unreadable (%s); starting afresh", last, exc)
+        return False
+    if saved != fingerprint:
+        logger.info("%s belongs to another configuration or other data; starting afresh", last)
+        return False
+    return True
+
+
+def _unit_files(prefix: str) -> list[str]:
+    return [f"{prefix}_{kind}" for kind in ("T2w.nii.gz", "T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")]
+
+
+def load_trained(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The network of a trained ``model.pt`` (a checkpoint), in eval mode, and its checkpoint."""
+    ckpt = load_checkpoint(path, map_location="cpu")
+    network = build_network(resolve_spec(ckpt["extra"]["network"]))
+    network.load_state_dict(ckpt["model"])
+    return network.to(device).eval(), ckpt
+
+
+def crop_boxes(
+    model: Mapping[str, Any],
+    chain_steps: Sequence[Mapping[str, Any]],
+    units: Mapping[str, str],
+    roles: Mapping[str, str],
+    cord_network: torch.nn.Module | None,
+) -> pd.DataFrame:
+    """The cascade's lesion-stage crop boxes on the preprocessed grid.
+
+    Args:
+        model: The resolved cascade.
+        chain_steps: Its preprocessing chain.
+        units: Unit prefix to preprocessed file prefix.
+        roles: Unit prefix to ``train`` or ``val``: training units are cropped
+            around their cord label, validation units around the cord that
+            ``cord_network`` predicts (as at test time).
+        cord_network: The trained cord stage (needed when a unit is ``val``).
+
+    Returns:
+        One row per unit: ``unit, role, source, start, stop`` and, for
+        predicted crops, ``cord_dice`` (prediction vs label) and
+        ``lesion_inside`` (share of lesion voxels inside the box).
+    """
+    cfg = inference_settings(inference_config(model, chain_steps))
+    rows = []
+    for unit, prefix in units.items():
+        cord_img = load_nifti(f"{prefix}_label-SC_mask.nii.gz")
+        label = np.asarray(cord_img.dataobj) > 0
+        affine = np.asarray(cord_img.affine, dtype=np.float64)
+        row: dict[str, Any] = {"unit": unit, "role": roles[unit]}
+        if roles[unit] == "train":
+            mask, row["source"] = label, "label"
+        else:
+            if cord_network is None:
+                raise ValueError(f"{unit}: a validation crop needs the trained cord stage")
+            t2w = load_nifti(f"{prefix}_T2w.nii.gz").get_fdata(dtype=np.float32)
+            probs = sliding_window(cord_network, t2w[None], cfg.stage1_patch_size, cfg.overlap, 1, None,
+                                   cfg.blend_mode)
+            mask, row["source"] = probs[0] > cfg.stage1_threshold, "stage1"
+            row["cord_dice"] = dice(mask, label)
+        box = _crop(mask.astype(np.uint8), affine, cfg)
+        lesion = np.asarray(load_nifti(f"{prefix}_dseg.nii.gz").dataobj) > 0
+        inside = lesion[tuple(slice(a, b) for a, b in zip(*box))].sum()
+        row.update(start=list(box[0]), stop=list(box[1]),
+                   lesion_inside=float(inside / lesion.sum()) if lesion.any() else float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["unit", "role", "source", "start", "stop", "cord_dice", "lesion_inside"])
+
+
+def train_stage(
+    model: Mapping[str, Any],
+    stage: str,
+    split: int,
+    chain_steps: Sequence[Mapping[str, Any]],
+    train_t2w: Sequence[str],
+    val_t2w: Sequence[str],
+    splits_tsv: str | os.PathLike[str],
+    out_model: str | os.PathLike[str],
+    out_summary: str | os.PathLike[str],
+    *,
+    cord_model: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train one stage of one model on one split (the ``train_model`` rule).
+
+    Args:
+        model: The resolved model (:func:`spinetumor.modelspec.resolve_model`).
+        stage: ``cord`` or ``lesion``.
+        split: Split number.
+        chain_steps: The model's preprocessing chain (recorded, and used for crops).
+        train_t2w: Preprocessed T2w files of the training units (the other
+            files share their prefix).
+        val_t2w: Those of the validation units.
+        splits_tsv: The split table; a unit of a test subject is refused.
+        out_model: Destination of the trained model (the best checkpoint).
+        out_summary: Destination of the run summary (JSON).
+        cord_model: The cascade's trained cord stage (its ``lesion`` stage only).
+        threads: Torch CPU threads, or None.
+        device: ``cpu``, ``cuda`` or None (GPU when visible).
+
+    Returns:
+        The summary.
+
+    Raises:
+        LeakageError: a test subject's unit among the inputs.
+        ValueError: invalid settings, or a stage the model does not have.
+    """
+    started = time.perf_counter()
+    if stage not in model_stages(model):
+        raise ValueError(f"model {model['name']!r} ({model['type']}) has no stage {stage!r}")
+    roles = split_roles(splits_tsv, split)
+    train_units = dict(unit_of_preproc(p) for p in train_t2w)
+    val_units = dict(unit_of_preproc(p) for p in val_t2w)
+    check_no_leakage([*train_units, *val_units], roles["test"], split)
+    for unit in train_units:
+        if _subject_of(unit) not in roles["train"]:
+            raise LeakageError(f"split {split}: unit {unit} is not a training subject of the split")
+    for unit in val_units:
+        if _subject_of(unit) not in roles["val"]:
+            raise LeakageError(f"split {split}: unit {unit} is not a validation subject of the split")
+    if threads:
+        torch.set_num_threads(int(threads))
+    out_model, out_summary = Path(out_model), Path(out_summary)
+    run_dir = out_model.parent
+    try:
+        settings = TrainingSettings.from_config(training_config(model, stage))
+    except ValueError as exc:
+        raise ValueError(f"model {model['name']!r}, stage {stage}: {exc}") from exc
+    spec = network_config(model, stage)
+    files = [f for prefix in (*train_units.values(), *val_units.values()) for f in _unit_files(prefix)]
+    if cord_model is not None:
+        files.append(str(cord_model))
+    description = {"model": model, "stage": stage, "split": int(split), "chain": list(chain_steps),
+                   "train": sorted(train_units), "val": sorted(val_units)}
+    fingerprint = run_fingerprint(description, files)
+    boxes: dict[str, Any] = {}
+    if model["type"] == "cascade" and stage == "lesion":
+        cord_network = load_trained(cord_model)[0] if cord_model is not None else None
+        roles_of = {**{u: "train" for u in train_units}, **{u: "val" for u in val_units}}
+        table = crop_boxes(model, chain_steps, {**train_units, **val_units}, roles_of, cord_network)
+        with atomic_path(run_dir / CROP_BOXES) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+        boxes = {row.unit: (tuple(row.start), tuple(row.stop)) for row in table.itertuples()}
+        logger.info("lesion crops: %s", table.to_string(index=False))
+
+    def records(units: Mapping[str, str]) -> list[SubjectRecord]:
+        return [record_from_prefix(u, p, crop_box=boxes.get(u)) for u, p in units.items()]
+
+    result = train(
+        records(train_units),
+        records(val_units),
+        spec,
+        settings,
+        run_dir,
+        resume=_resume_allowed(run_dir, fingerprint),
+        device=device,
+        extra={"fingerprint": fingerprint, "model_name": model["name"], "model_type": model["type"],
+               "stage": stage, "split": int(split), "model_config": model, "chain": list(chain_steps)},
+    )
+    best = run_dir / CHECKPOINT_BEST
+    source = best if best.exists() else run_dir / CHECKPOINT_LAST
+    with atomic_path(out_model) as tmp:
+        shutil.copyfile(source, tmp)
+    summary = {
+        "model": model["name"],
+        "type": model["type"],
+        "stage": stage,
+        "split": int(split),
+        "device": str(torch.device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")),
+        "train_units": sorted(train_units),
+        "val_units": sorted(val_units),
+        "best_epoch": result["best_epoch"],
+        "best_val_dice_mean": result["best_metric"],
+        "last_epoch": result["last_epoch"],
+        "stopped_early": result["stopped_early"],
+        "epochs_this_job": len(result["history"]),
+        "seconds_this_job": round(time.perf_counter() - started, 2),
+        "model_file": out_model.name,
+        "from_checkpoint": source.name,
+    }
+    write_json(summary, out_summary)
+    logger.info("model %s stage %s split %d: best val Dice %.4f at epoch %d", model["name"], stage, split,
+                result["best_metric"], result["best_epoch"])
+    return summary
+
+
+def predict_subject(
+    model: Mapping[str, Any],
+    split: int,
+    chain_steps: Sequence[Mapping[str, Any]],
+    t2w: str | os.PathLike[str],
+    t1w_on_t2w: str | os.PathLike[str] | None,
+    stage_models: Mapping[str, str | os.PathLike[str]],
+    out_dseg: str | os.PathLike[str],
+    out_json: str | os.PathLike[str],
+    *,
+    out_cord: str | os.PathLike[str] | None = None,
+    subject: str = "",
+    threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Predict one test unit with a trained model, on its native T2w grid (the ``predict`` rules).
+
+    Args:
+        model: The resolved model.
+        split: Split number (recorded).
+        chain_steps: The model's preprocessing chain.
+        t2w: Native T2w image.
+        t1w_on_t2w: T1w registered onto the T2w grid (None if no stage uses T1w).
+        stage_models: Stage name to trained ``model.pt``.
+        out_dseg: Destination of the native ``dseg`` (1 tumour, 2 edema, 3 cavity).
+        out_json: Destination of the sidecar (split, checkpoints, crop, timings).
+        out_cord: Destination of the cascade's native cord mask, or None.
+        subject: Unit name for messages.
+        threads: Torch threads, or None.
+        device: Torch device, or None (GPU when visible).
+
+    Returns:
+        The sidecar's contents.
+    """
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    missing = sorted(set(model_stages(model)) - set(stage_models))
+    if missing:
+        raise ValueError(f"{subject}: model {model['name']!r} needs trained stage(s) {missing}")
+    networks, epochs = {}, {}
+    for stage in model_stages(model):
+        networks[stage], ckpt = load_trained(stage_models[stage], dev)
+        epochs[stage] = int(ckpt["epoch"])
+    cfg = inference_settings(inference_config(model, chain_steps, threads=threads))
+    try:
+        if model["type"] == "cascade":
+            result = predict_cascade(t2w, t1w_on_t2w, networks["cord"], networks["lesion"], cfg)
+        elif model["type"] == "single_stage":
+            result = predict_single_stage(t2w, t1w_on_t2w, networks["lesion"], cfg)
+        else:
+            result = predict_unet(t2w, t1w_on_t2w, networks["lesion"], cfg.steps, cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"{subject}: prediction with model {model['name']!r} failed on {t2w}: {exc}") from exc
+    out_probs = None
+    if model.get("save_probabilities"):
+        out_probs = str(out_dseg).replace("_dseg.nii.gz", "_probseg.nii.gz")
+    written = save_prediction(result, out_dseg, out_probs)
+    if out_cord is not None:
+        if result["cord_mask_native"] is None:
+            raise ValueError(f"{subject}: model {model['name']!r} has no cord stage; no cord mask to write")
+        native = result["cord_mask_native"]
+        save_nifti(np.asarray(native.dataobj, dtype=np.uint8), native.affine, out_cord, dtype=np.uint8)
+    sidecar = {
+        "Description": f"{model['name']} ({model['type']}) prediction, labels 1 tumour, 2 edema, 3 cavity",
+        "Sources": [str(t2w)] + ([str(t1w_on_t2w)] if t1w_on_t2w else []),
+        "model": model["name"],
+        "split": int(split),
+        "checkpoints": {stage: str(stage_models[stage]) for stage in stage_models},
+        "checkpoint_epochs": epochs,
+        "channels": list(result["channels"]),
+        "crop_box_preprocessed": [list(result["crop_box"][0]), list(result["crop_box"][1])],
+        "device": str(dev),
+        "timings_s": {k: round(v, 3) for k, v in result["timings"].items()},
+        "probabilities": Path(written["probabilities"]).name if "probabilities" in written else None,
+    }
+    write_json(sidecar, out_json)
+    return sidecar

@@ -1,0 +1,20 @@
+"""Train one stage of one model on one split."""
+from spinetumor import modelruns, smk
+
+inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+smk.run(
+    snakemake,
+    modelruns.train_stage,
+    params.model,
+    wc.stage,
+    int(wc.split),
+    params.chain,
+    list(inp.train_t2w),
+    list(inp.val_t2w),
+    inp.splits,
+    out.model,
+    out.summary,
+    cord_model=inp.get("cord_model"),
+    threads=snakemake.threads,
+    device=params.device,
+)
