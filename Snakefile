@@ -9,6 +9,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validation.smk"
@@ -17,6 +20,7 @@ include: "workflow/rules/cordmask.smk"
 include: "workflow/rules/preprocessing.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 localrules:
@@ -24,6 +28,7 @@ localrules:
     preprocess,
     splits,
     predictions,
+    evaluation,
 
 
 rule all:
@@ -33,6 +38,7 @@ rule all:
         preprocess_targets,
         SPLITS_TSV,
         prediction_targets,
+        evaluation_targets,
     default_target: True
 
 
@@ -49,3 +55,8 @@ rule splits:
 rule predictions:
     input:
         prediction_targets,
+
+
+rule evaluation:
+    input:
+        evaluation_targets,

@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from conftest import REPO, make_bids
@@ -79,9 +80,9 @@ def test_lint_is_clean():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """The tiny study's `preprocess` and `splits` targets, run once for this module."""
+    """The whole tiny study (default target: data stages, models, predictions), run once for this module."""
     results = tmp_path_factory.mktemp("tiny") / "results"
-    snakemake("preprocess", "splits", configfile=TINY, config={"results_dir": str(results)})
+    snakemake(configfile=TINY, config={"results_dir": str(results)})
     return results
 
 
@@ -121,6 +122,52 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
         stanford = tiny_run / "preprocessed" / "stanford2023" / sub / "anat" / f"{sub}_desc-preproc_T2w.nii.gz"
         data = np.asarray(nib.load(str(stanford)).dataobj)
         assert data.min() >= -1e-6 and data.max() <= 1 + 1e-6
+
+
+def test_tiny_study_predicts_every_test_unit_of_every_split_with_every_model(tiny_run):
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    tests = splits[splits.role == "test"]
+    for model in ("cascade", "singlestage", "unet"):
+        found = sorted((tiny_run / "predictions" / model).glob("split-*/sub-*/anat/*_dseg.nii.gz"))
+        expected = sorted(
+            tiny_run / "predictions" / model / f"split-{row.split}" / row.subject / "anat"
+            / f"{row.subject}_space-T2w_desc-{model}_dseg.nii.gz"
+            for row in tests.itertuples()
+        )
+        assert found == expected
+        for path in expected:
+            native = nib.load(str(tiny_run / "demo" / "bids" / path.parts[-3] / "anat" / f"{path.parts[-3]}_T2w.nii.gz"))
+            pred = nib.load(str(path))
+            assert pred.shape == native.shape and np.allclose(pred.affine, native.affine, atol=1e-5)
+            assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1, 2, 3}
+            sidecar = json.loads(path.with_suffix("").with_suffix(".json").read_text())
+            assert sidecar["model"] == model and sidecar["split"] == int(path.parts[-4].removeprefix("split-"))
+    cords = sorted((tiny_run / "predictions" / "cascade").glob("split-*/sub-*/anat/*_label-SC_desc-cascade_mask.nii.gz"))
+    assert len(cords) == len(tests)
+
+
+def test_no_test_subject_reaches_any_training_step_of_its_split(tiny_run):
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    runs = sorted((tiny_run / "models").glob("*/split-*/*/model.pt"))
+    assert len(runs) == 2 * (2 + 1 + 1)  # 2 splits x (cascade: cord + lesion; singlestage; unet)
+    for run in runs:
+        split = int(run.parts[-3].removeprefix("split-"))
+        roles = splits[splits.split == split].groupby("role")["subject"].apply(set)
+        ckpt = torch.load(run, weights_only=True)
+        assert set(ckpt["extra"]["train_subjects"]) == roles["train"], run
+        assert set(ckpt["extra"]["val_subjects"]) == roles["val"], run
+        assert not roles["test"] & (set(ckpt["extra"]["train_subjects"]) | set(ckpt["extra"]["val_subjects"]))
+        summary = json.loads((run.parent / "training_summary.json").read_text())
+        assert not roles["test"] & set(summary["train_units"] + summary["val_units"])
+        if run.parts[-4] == "cascade" and run.parts[-2] == "lesion":
+            # Validation crops come from stage 1's prediction, training crops from the cord label.
+            boxes = pd.read_csv(run.parent / "crop_boxes.tsv", sep="\t")
+            assert set(boxes.unit) == roles["train"] | roles["val"]
+            assert set(boxes[boxes.role == "val"].source) == {"stage1"}
+            assert set(boxes[boxes.role == "train"].source) == {"label"}
+        for name in ("checkpoint_last.pt", "checkpoint_best.pt", "training_log.tsv"):
+            assert (run.parent / name).exists()
+        assert (tiny_run / "logs" / "models" / run.parts[-4] / run.parts[-3] / f"{run.parts[-2]}.log").exists()
 
 
 def test_tiny_study_registration_and_cord_outputs(tiny_run):

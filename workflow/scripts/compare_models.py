@@ -1,0 +1,6 @@
+"""Paired comparisons of the models' Dice (bootstrap CI, Wilcoxon), overall and per tumour type."""
+from spinetumor import reporting, smk
+
+p = snakemake.params
+smk.run(snakemake, reporting.comparison_table, snakemake.input.per_case, p.pairs, snakemake.output.tsv,
+        snakemake.output.md, n_boot=p.bootstrap["n"], seed=p.bootstrap["seed"])

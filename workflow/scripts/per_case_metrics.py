@@ -1,0 +1,6 @@
+"""Every metric of every test prediction of every split, in one long table."""
+from spinetumor import reporting, smk
+
+p = snakemake.params
+smk.run(snakemake, reporting.metrics_table, p.cases, snakemake.input.participants, p.pathology,
+        snakemake.output.table, p.min_overlap_mm3)
