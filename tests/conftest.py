@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -11,6 +14,43 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REAL_SPINE = SHARED / "data" / "real-spine"
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_snakemake(*args: str, configfiles: list[Path] | None = None, config: dict | None = None,
+                  check: bool = True, timeout: int = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run Snakemake from the repository root with 2 cores and return the finished process.
+
+    `config` overrides go through a YAML file (``--config`` would read every
+    value as a string), applied after `configfiles`.
+    """
+    import yaml
+
+    cmd = [SNAKEMAKE, *args, "--cores", "2", "--nocolor"]
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [str(f) for f in (configfiles or [])]
+        if config:
+            overrides = Path(tmp) / "overrides.yaml"
+            overrides.write_text(yaml.safe_dump(config))
+            files.append(str(overrides))
+        if files:
+            cmd += ["--configfile", *files]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole tiny study (data stages, models, predictions, evaluation), run once per test session.
+
+    Shared by the workflow tests and the SLURM test (its local reference).
+    """
+    results = tmp_path_factory.mktemp("tiny") / "results"
+    run_snakemake(configfiles=[TINY], config={"results_dir": str(results)})
+    return results
 
 
 def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:

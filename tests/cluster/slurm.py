@@ -32,7 +32,7 @@ STATE_DIR = Path(tempfile.gettempdir()) / f"spinetumor-slurm-{os.getuid()}"
 PARTITION = "debug"
 # squeue only sees a finished job for MinJobAge seconds; the plugin must see it
 # finish, so this stays well above 3x its first-check delay (see profiles/slurm).
-MIN_JOB_AGE_S = 300
+MIN_JOB_AGE_S = 1800
 
 
 class SlurmUnavailable(RuntimeError):

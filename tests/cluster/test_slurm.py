@@ -1,9 +1,12 @@
 """The tiny study through `--profile profiles/slurm` on a real one-node SLURM cluster.
 
 The cluster (Debian's slurm-wlm and munge, installed with apt-get when
-missing) is started for this module and stopped after it; see `slurm.py`.
-Every job that is not a local rule must go through sbatch, and the results
-must equal those of a local run of the same study.
+missing; its node declares one GPU through gres) is started for this module
+and stopped after it; see `slurm.py`. The whole tiny study runs through the
+profile: every job that is not a local rule must go through sbatch, the
+training and prediction jobs must have asked SLURM for a GPU (and no other
+job), and the results must equal those of a local run of the same study
+(the session's `tiny_run`, computed meanwhile).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -28,20 +32,21 @@ pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 PROFILE = REPO / "profiles" / "slurm"
-LOCAL_RULES = {"preprocess", "splits"}  # the Snakefile's localrules among the targets
+LOCAL_RULES = {"all"}  # the Snakefile's localrules among the targets
+GPU_RULES = {"train_model", "predict", "predict_cascade"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
 def start_snakemake(args: list[str], results: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start the tiny study's `preprocess splits` from the repository root."""
+    """Start the whole tiny study from the repository root."""
     overrides = results.parent / "overrides.yaml"
     overrides.parent.mkdir(parents=True, exist_ok=True)
     overrides.write_text(yaml.safe_dump({"results_dir": str(results)}))
-    cmd = [SNAKEMAKE, *args, "--nocolor", "--configfile", str(TINY), str(overrides), "--", "preprocess", "splits"]
+    cmd = [SNAKEMAKE, *args, "--nocolor", "--configfile", str(TINY), str(overrides), "--", "all"]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def finish(proc: subprocess.Popen, timeout: int = 420) -> str:
+def finish(proc: subprocess.Popen, timeout: int = 1200) -> str:
     """Wait for a run started by `start_snakemake`; return its log, failing on error."""
     try:
         log, _ = proc.communicate(timeout=timeout)
@@ -71,10 +76,10 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def runs(cluster, tmp_path_factory):
-    """(cluster results, cluster log, local results) of the tiny study."""
+def runs(cluster, tmp_path_factory, request):
+    """(cluster results, cluster log, local results, cluster) of the tiny study."""
     root = tmp_path_factory.mktemp("slurm")
-    slurm_results, local_results = root / "cluster" / "results", root / "local" / "results"
+    slurm_results = root / "cluster" / "results"
     args = [
         "--profile", str(PROFILE),
         # what a user sets in the profile's edit block, for this cluster
@@ -85,12 +90,16 @@ def runs(cluster, tmp_path_factory):
         "--slurm-keep-successful-logs",
         "--restart-times", "0",
     ]  # fmt: skip
-    # the local run fills the cluster run's waits between status checks
-    local = start_snakemake(["--cores", "2"], local_results)
     on_cluster = start_snakemake(args, slurm_results, env=cluster.env)
+    # the local run (shared with the workflow tests) fills the cluster run's waits between status checks
+    local_results = request.getfixturevalue("tiny_run")
     log = finish(on_cluster)
-    finish(local)
     return slurm_results, log, local_results, cluster
+
+
+def rule_of(log_path: str) -> str:
+    """`rule_NAME` or `group_...` folder of a SLURM log path."""
+    return next(part for part in Path(log_path).parts if part.startswith(("rule_", "group_")))
 
 
 def test_every_non_local_job_went_through_sbatch(runs):
@@ -101,9 +110,11 @@ def test_every_non_local_job_went_through_sbatch(runs):
     assert local <= LOCAL_RULES, f"jobs run on the submit host: {local - LOCAL_RULES}"
     # one SLURM job per rule or group: the per-subject steps of the 4 subjects
     # are one group job, the rest one job each
-    kinds = [next(part for part in Path(path).parts if part.startswith(("rule_", "group_"))) for _, path in submitted]
+    kinds = [rule_of(path) for _, path in submitted]
     assert kinds.count("rule_demo_subject") == 4
-    assert {"rule_demo_dataset", "rule_summarize_validation", "rule_make_splits"} <= set(kinds)
+    assert {"rule_demo_dataset", "rule_summarize_validation", "rule_make_splits", "rule_per_case_metrics"} <= set(kinds)
+    assert kinds.count("rule_train_model") == 2 * 3  # 2 splits x (cascade cord + lesion, singlestage)
+    assert kinds.count("rule_predict_cascade") == kinds.count("rule_predict") == 4  # every test unit
     groups = [k for k in kinds if k.startswith("group_")]
     assert len(groups) == 1, kinds
     for rule in ("validate_subject", "standardize_labels", "register_t1w", "cord_mask", "preprocess_subject"):
@@ -119,12 +130,24 @@ def test_every_non_local_job_went_through_sbatch(runs):
         assert f"Command: {sys.prefix}/" in Path(path).read_text(), path
 
 
+def test_training_and_prediction_jobs_asked_slurm_for_a_gpu(runs):
+    _, log, _, cluster = runs
+    for jobid, path in SUBMITTED.findall(log):
+        shown = subprocess.run(["scontrol", "show", "job", jobid], env=cluster.env, capture_output=True,
+                               text=True, check=True).stdout
+        tres = " ".join(re.findall(r"(?:TresPerJob|TresPerNode|TRES)=(\S+)", shown))
+        if rule_of(path).removeprefix("rule_") in GPU_RULES:
+            assert "gpu" in tres, f"job {jobid} ({rule_of(path)}) asked for no GPU: {tres}"
+        else:
+            assert "gpu" not in tres, f"job {jobid} ({rule_of(path)}) asked for a GPU: {tres}"
+
+
 def test_cluster_and_local_results_are_identical(runs):
     slurm_results, _, local_results, _ = runs
     splits = "splits/splits.tsv"
     assert (slurm_results / splits).read_bytes() == (local_results / splits).read_bytes()
     volumes = sorted(p.relative_to(local_results) for p in (local_results / "preprocessed").rglob("*.nii.gz"))
-    assert len(volumes) == 4 * 2 * 4  # subjects x chains x (T2w, T1w, dseg, cord)
+    assert len(volumes) == 4 * 2 * 4  # subjects x chains (lemay2021, lemaydemo) x (T2w, T1w, dseg, cord)
     assert sorted(p.relative_to(slurm_results) for p in (slurm_results / "preprocessed").rglob("*.nii.gz")) == volumes
     for rel in volumes:
         ours, theirs = nib.load(slurm_results / rel), nib.load(local_results / rel)
@@ -134,3 +157,10 @@ def test_cluster_and_local_results_are_identical(runs):
         rel = geometry.relative_to(local_results)
         ours = (slurm_results / rel).read_text().replace(str(slurm_results), "RESULTS")
         assert ours == geometry.read_text().replace(str(local_results), "RESULTS"), rel
+    # Training is seeded and deterministic on CPU; the metrics agree within float tolerance.
+    ours = pd.read_csv(slurm_results / "tables" / "per_case_metrics.tsv", sep="\t", na_values=["n/a"])
+    theirs = pd.read_csv(local_results / "tables" / "per_case_metrics.tsv", sep="\t", na_values=["n/a"])
+    keys = ["model", "split", "subject", "label", "metric"]
+    merged = theirs.merge(ours, on=keys, suffixes=("_local", "_slurm"), validate="one_to_one")
+    assert len(merged) == len(theirs) == len(ours) > 0
+    np.testing.assert_allclose(merged.value_slurm, merged.value_local, rtol=1e-3, atol=0.02, equal_nan=True)

@@ -10,8 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -19,37 +17,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from conftest import REPO, make_bids
+from conftest import REPO, make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TINY = REPO / "tests" / "config" / "tiny.yaml"
 REAL = REPO / "tests" / "config" / "real_spine.yaml"
 
 
 def snakemake(*args: str, configfile: Path | None = None, config: dict | None = None, check: bool = True,
               timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run Snakemake from the repository root and return the finished process.
-
-    `config` overrides go through a YAML file (``--config`` would read every
-    value as a string), applied after `configfile`.
-    """
-    cmd = [SNAKEMAKE, *args, "--cores", "2", "--nocolor"]
-    with tempfile.TemporaryDirectory() as tmp:
-        configfiles = [str(configfile)] if configfile else []
-        if config:
-            overrides = Path(tmp) / "overrides.yaml"
-            overrides.write_text(yaml.safe_dump(config))
-            configfiles.append(str(overrides))
-        if configfiles:
-            cmd += ["--configfile", *configfiles]
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
-    return proc
+    """Run Snakemake from the repository root (see `conftest.run_snakemake`)."""
+    return run_snakemake(*args, configfiles=[configfile] if configfile else None, config=config, check=check,
+                         timeout=timeout)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -76,14 +56,6 @@ def test_dry_run_of_the_whole_default_study(tmp_path):
 def test_lint_is_clean():
     proc = snakemake("--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The whole tiny study (default target: data stages, models, predictions), run once for this module."""
-    results = tmp_path_factory.mktemp("tiny") / "results"
-    snakemake(configfile=TINY, config={"results_dir": str(results)})
-    return results
 
 
 def test_tiny_study_splits(tiny_run):
@@ -119,15 +91,15 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
         if whole_truth.sum():
             dice = 2 * (whole_truth & whole_back).sum() / (whole_truth.sum() + whole_back.sum())
             assert dice > 0.8, f"{sub}: round-trip Dice {dice:.3f}"
-        stanford = tiny_run / "preprocessed" / "stanford2023" / sub / "anat" / f"{sub}_desc-preproc_T2w.nii.gz"
-        data = np.asarray(nib.load(str(stanford)).dataobj)
-        assert data.min() >= -1e-6 and data.max() <= 1 + 1e-6
+        # The models' own chain is run too, on a grid of its own.
+        demo = nib.load(str(tiny_run / "preprocessed" / "lemaydemo" / sub / "anat" / f"{sub}_desc-preproc_T2w.nii.gz"))
+        assert demo.shape == (128, 96, 24)
 
 
 def test_tiny_study_predicts_every_test_unit_of_every_split_with_every_model(tiny_run):
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     tests = splits[splits.role == "test"]
-    for model in ("cascade", "singlestage", "unet"):
+    for model in ("cascade", "singlestage"):
         found = sorted((tiny_run / "predictions" / model).glob("split-*/sub-*/anat/*_dseg.nii.gz"))
         expected = sorted(
             tiny_run / "predictions" / model / f"split-{row.split}" / row.subject / "anat"
@@ -149,7 +121,7 @@ def test_tiny_study_predicts_every_test_unit_of_every_split_with_every_model(tin
 def test_no_test_subject_reaches_any_training_step_of_its_split(tiny_run):
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     runs = sorted((tiny_run / "models").glob("*/split-*/*/model.pt"))
-    assert len(runs) == 2 * (2 + 1 + 1)  # 2 splits x (cascade: cord + lesion; singlestage; unet)
+    assert len(runs) == 2 * (2 + 1)  # 2 splits x (cascade: cord + lesion; singlestage)
     for run in runs:
         split = int(run.parts[-3].removeprefix("split-"))
         roles = splits[splits.split == split].groupby("role")["subject"].apply(set)
@@ -168,6 +140,47 @@ def test_no_test_subject_reaches_any_training_step_of_its_split(tiny_run):
         for name in ("checkpoint_last.pt", "checkpoint_best.pt", "training_log.tsv"):
             assert (run.parent / name).exists()
         assert (tiny_run / "logs" / "models" / run.parts[-4] / run.parts[-3] / f"{run.parts[-2]}.log").exists()
+
+
+def test_tiny_study_evaluation_tables_and_figures(tiny_run):
+    tables, figures = tiny_run / "tables", tiny_run / "figures"
+    per_case = pd.read_csv(tables / "per_case_metrics.tsv", sep="\t", na_values=["n/a"])
+    assert list(per_case.columns) == ["model", "split", "subject", "pathology", "label", "metric", "value"]
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    tests = {(row.split, row.subject) for row in splits[splits.role == "test"].itertuples()}
+    for model in ("cascade", "singlestage"):
+        rows = per_case[per_case.model == model]
+        assert set(zip(rows.split, rows.subject)) == tests
+        assert set(rows.label) == {"tumor", "edema", "cavity", "whole"}
+        lemay = pd.read_csv(tables / model / "lemay_table3.tsv", sep="\t")
+        assert list(lemay.columns[1:]) == ["whole", "tumour", "cavity", "edema"] and len(lemay) == 7
+        assert (tables / model / "lemay_table3.tex").read_text().count("\\toprule") == 1
+        assert (tables / model / "stanford_table.md").read_text().startswith("|")
+        for name in ("overlays", "training_curves"):
+            assert (figures / f"{model}_{name}.png").stat().st_size > 0 and (figures / f"{model}_{name}.pdf").exists()
+    # Every metric row of a test case comes from the prediction and the reference of that case.
+    whole = per_case[(per_case.label == "whole") & (per_case.metric == "dice")]
+    assert whole.value.between(0, 1).all() and len(whole) == 2 * len(tests)
+    participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t").set_index("participant_id")
+    for row in whole.itertuples():
+        assert row.pathology == participants.at[row.subject, "pathology"]
+    comparison = pd.read_csv(tables / "model_comparison.tsv", sep="\t")
+    assert {("cascade", "singlestage")} == set(zip(comparison.model_a, comparison.model_b))
+    assert "all" in set(comparison.group)
+    cord = pd.read_csv(tables / "cord_localisation.tsv", sep="\t", na_values=["n/a"])
+    assert set(zip(cord.split, cord.subject)) == tests and cord.cord_dice.between(0, 1).all()
+    assert (tables / "cord_localisation_summary.tsv").exists()
+    for name in ("dice_per_label", "detection_rates", "volume_agreement", "registration_qc_mosaic"):
+        assert (figures / f"{name}.png").stat().st_size > 0 and (figures / f"{name}.pdf").exists()
+
+
+def test_report_of_the_tiny_study(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake("--report", str(report), configfile=TINY, config={"results_dir": str(tiny_run)})
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 100_000
+    for text in ("per_case_metrics.tsv", "lemay_table3.tsv", "dice_per_label.png", "Evaluation", "Registration"):
+        assert text in html, text
 
 
 def test_tiny_study_registration_and_cord_outputs(tiny_run):

@@ -19,6 +19,9 @@ rule train_model:
     conda:
         f"{ENVS}/torch.yaml"
     threads: config["threads"]["train"]
+    # A killed training (SIGTERM: a pre-empted or timed-out SLURM job) saves its last
+    # checkpoint and fails; the retry resumes from that checkpoint.
+    retries: config["models"]["retries"]
     resources:
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
@@ -52,6 +55,7 @@ rule predict_cascade:
     resources:
         mem_mb=res("predict", "mem_mb"),
         runtime=res("predict", "runtime"),
+        gpu=res("predict", "gpu", 0),
     script:
         "../scripts/predict_subject.py"
 
@@ -80,5 +84,6 @@ rule predict:
     resources:
         mem_mb=res("predict", "mem_mb"),
         runtime=res("predict", "runtime"),
+        gpu=res("predict", "gpu", 0),
     script:
         "../scripts/predict_subject.py"

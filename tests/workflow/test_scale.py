@@ -1,0 +1,36 @@
+"""Scale guard: `snakemake -n` of a 343-subject study with 12 repeated hold-out splits stays under 20 s.
+
+The figure itself is a benchmark (`benchmarks/dryrun_scale.py`, median of
+several runs); this test only guards against a DAG build that has become
+several times slower (e.g. one pybids query per subject, or torch imported
+while the DAG is built).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from conftest import make_bids, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+N_SUBJECTS = 343
+LIMIT_S = 20.0
+
+
+def test_dry_run_of_343_subjects_with_12_holdout_splits_is_fast(tmp_path):
+    make_bids(tmp_path / "bids", {f"{i:03d}": [None] for i in range(1, N_SUBJECTS + 1)}, shape=(6, 6, 2))
+    config = {
+        "bids_dir": str(tmp_path / "bids"),
+        "results_dir": str(tmp_path / "results"),
+        "splits": {"scheme": "holdout", "holdout": {"n_repeats": 12}},
+    }
+    start = time.perf_counter()
+    proc = run_snakemake("-n", config=config, timeout=300)
+    seconds = time.perf_counter() - start
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert int(counts["validate_subject"]) == N_SUBJECTS and int(counts["register_t1w"]) == N_SUBJECTS
+    assert seconds <= LIMIT_S, f"snakemake -n took {seconds:.1f} s for {N_SUBJECTS} subjects (limit {LIMIT_S} s)"
