@@ -135,7 +135,7 @@ class Cluster:
         return self.root / "run" / f"{daemon}.pid"
 
     def write_config(self) -> None:
-        """slurm.conf, gres.conf (one fake GPU) and the munge key, under `root`."""
+        """slurm.conf, gres.conf (two fake GPUs: two GPU jobs at once) and the munge key, under `root`."""
         for sub in ("bin", "etc", "run", "log", "state", "spool", "munge"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.root / "munge", 0o700)
@@ -174,7 +174,7 @@ class Cluster:
                     "AccountingStorageType=accounting_storage/none",
                     "SlurmctldTimeout=30",
                     "SlurmdTimeout=30",
-                    f"NodeName={self.node} CPUs={self.cpus} RealMemory={_memory_mb()} Gres=gpu:1 State=UNKNOWN",
+                    f"NodeName={self.node} CPUs={self.cpus} RealMemory={_memory_mb()} Gres=gpu:2 State=UNKNOWN",
                     f"PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
                     "",
                 ]
@@ -183,7 +183,9 @@ class Cluster:
         srun = self.root / "bin" / "srun"
         srun.write_text(f'#!/bin/sh\nSLURM_CONF={self.conf} exec {_sbin("srun")} "$@"\n')
         srun.chmod(0o755)
-        (self.root / "etc" / "gres.conf").write_text(f"NodeName={self.node} Name=gpu File=/dev/null\n")
+        (self.root / "etc" / "gres.conf").write_text(
+            f"NodeName={self.node} Name=gpu File=/dev/null\nNodeName={self.node} Name=gpu File=/dev/zero\n"
+        )
 
     def stop_stale(self) -> None:
         """Stop daemons left running on this folder by an earlier run (by their pid files)."""

@@ -48,8 +48,8 @@ def test_dry_run_of_the_whole_default_study(tmp_path):
     assert counts["demo_subject"] == 12 and counts["demo_dataset"] == 1
     assert counts["validate_subject"] == 12 and counts["register_t1w"] == 12
     assert counts["cord_mask"] == 12 and counts["standardize_labels"] == 12
-    # 12 subjects x 4 chains: the papers' two and the demo models' two.
-    assert counts["preprocess_subject"] == 48
+    # 12 subjects x the demo models' 2 chains (lemaydemo, stanforddemo)
+    assert counts["preprocess_subject"] == 24
     assert counts["make_splits"] == 1 and counts["all"] == 1
 
 

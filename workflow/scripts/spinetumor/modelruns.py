@@ -202,8 +202,9 @@ def crop_boxes(
         else:
             if cord_network is None:
                 raise ValueError(f"{unit}: a validation crop needs the trained cord stage")
-            t2w = load_nifti(f"{prefix}_T2w.nii.gz").get_fdata(dtype=np.float32)
-            probs = sliding_window(cord_network, t2w[None], cfg.stage1_patch_size, cfg.overlap, 1, None,
+            image = np.stack([load_nifti(f"{prefix}_{c}.nii.gz").get_fdata(dtype=np.float32)
+                              for c in cfg.stage1_contrasts])
+            probs = sliding_window(cord_network, image, cfg.stage1_patch_size, cfg.overlap, 1, None,
                                    cfg.blend_mode)
             mask, row["source"] = probs[0] > cfg.stage1_threshold, "stage1"
             row["cord_dice"] = dice(mask, label)
