@@ -285,3 +285,15 @@ def test_missing_contrast_stops_at_start_naming_subject(tmp_path):
     proc = snakemake("-n", config={"bids_dir": str(bids), "results_dir": str(tmp_path / "results")}, check=False)
     assert proc.returncode != 0
     assert "sub-02: T1w: no file matches the configured BIDS entities in sub-02" in proc.stdout + proc.stderr
+
+
+def test_bad_model_config_stops_at_start_naming_the_model(tmp_path):
+    results = str(tmp_path / "results")
+    bad = {"results_dir": results, "models": {"run": ["mine"], "definitions": {"mine": {"preset": "lemay2021",
+           "stages": {"lesion": {"network": {"out_channels": 2}}}}}}}
+    proc = snakemake("-n", config=bad, check=False)
+    assert proc.returncode != 0 and "model 'mine'" in proc.stdout + proc.stderr
+    assert "in/out channels must match" in proc.stdout + proc.stderr
+    proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["manual", "model"]}},
+                     check=False)
+    assert proc.returncode != 0 and "source 'model'" in proc.stdout + proc.stderr

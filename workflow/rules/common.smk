@@ -36,6 +36,12 @@ def _resolve_models():
 
 
 MODELS = _resolve_models()
+if "model" in config["cord_mask"]["priority"]:
+    raise WorkflowError(
+        "cord_mask.priority: the source 'model' (a cascade's stage-1 cord as the cord mask of subjects "
+        "without a cord label) is not available yet; list manual and/or centerline. The cascades' "
+        "predicted cords are written under predictions/MODEL/ for every test subject."
+    )
 # Chains to run: the configured ones and those the models are trained on.
 CHAINS = list(dict.fromkeys([*config["preprocessing"]["run"], *(m["chain"] for m in MODELS.values())]))
 
