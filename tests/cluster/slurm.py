@@ -168,6 +168,10 @@ class Cluster:
                     "MpiDefault=none",
                     "ReturnToService=2",
                     f"MinJobAge={MIN_JOB_AGE_S}",
+                    # Job ids that an earlier cluster on this folder did not use: a job step
+                    # of that cluster still finishing (its slurmstepd outlives slurmd) would
+                    # otherwise cancel the new job with the same id.
+                    f"FirstJobId={int(time.time()) % 50_000_000 + 1000}",
                     "DefMemPerCPU=1000",
                     "GresTypes=gpu",
                     "JobAcctGatherType=jobacct_gather/none",

@@ -270,18 +270,12 @@ def trained_stages(wildcards):
 
 
 def prediction_targets(wildcards):
-    """Every model's prediction of every test unit of every split."""
-    table = split_table()
-    by_subject = {}
-    for u in valid_units():
-        by_subject.setdefault(u.participant_id, []).append(u)
+    """Every model's prediction of every test unit of every split (and each cascade's cord)."""
     targets = []
-    for name, model in MODELS.items():
-        for row in table[table["role"] == "test"].itertuples():
-            for u in by_subject.get(row.subject, []):
-                targets.append(unit_path(PRED_DSEG, u, model=name, split=row.split))
-                if model["type"] == "cascade":
-                    targets.append(unit_path(PRED_CORD, u, model=name, split=row.split))
+    for name, split, u in test_predictions():
+        targets.append(unit_path(PRED_DSEG, u, model=name, split=split))
+        if MODELS[name]["type"] == "cascade":
+            targets.append(unit_path(PRED_CORD, u, model=name, split=split))
     return targets
 
 
