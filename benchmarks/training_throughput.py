@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = training_config(model, args.stage)
     cfg.update(max_epochs=args.epochs, patience=args.epochs, num_workers=args.workers)
     settings = TrainingSettings.from_config(cfg)
-    shape = tuple(max(2 * p, p) for p in settings.patch_size)
+    shape = tuple(2 * p for p in settings.patch_size)  # volumes twice the patch per axis
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
