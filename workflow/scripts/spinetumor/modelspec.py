@@ -82,6 +82,21 @@ _LEMAY_LESION: dict[str, Any] = {
     },
 }
 
+# Lesion windows of 128 x 128 x 32 at stride 64 x 64 x 32, overlapping probabilities averaged.
+_LEMAY_LESION_INFERENCE: dict[str, Any] = {
+    "patch_size": [128, 128, 32],
+    "overlap": [0.5, 0.5, 0.0],
+    "batch_size": 1,
+    "blend_mode": "constant",
+}
+
+_LEMAY_POSTPROCESSING: dict[str, Any] = {
+    "threshold": 0.5,
+    "fill_holes": True,
+    "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
+    "use_whole": True,
+}
+
 #: The papers' models, with the papers' values.
 PRESETS: dict[str, dict[str, Any]] = {
     "lemay2021": {
@@ -106,36 +121,17 @@ PRESETS: dict[str, dict[str, Any]] = {
             "stage1_threshold": 0.5,
             "stage1_patch_size": None,
             "crop_margin_mm": [5.0, 5.0, 5.0],
-            "patch_size": [128, 128, 32],
-            # stride 64 x 64 x 32
-            "overlap": [0.5, 0.5, 0.0],
-            "batch_size": 1,
-            "blend_mode": "constant",
+            **_LEMAY_LESION_INFERENCE,
         },
-        "postprocessing": {
-            "threshold": 0.5,
-            "fill_holes": True,
-            "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
-            "use_whole": True,
-        },
+        "postprocessing": _LEMAY_POSTPROCESSING,
         "save_probabilities": False,
     },
     "lemay2021single": {
         "type": "single_stage",
         "chain": "lemay2021",
         "stages": {"lesion": _LEMAY_LESION},
-        "inference": {
-            "patch_size": [128, 128, 32],
-            "overlap": [0.5, 0.5, 0.0],
-            "batch_size": 1,
-            "blend_mode": "constant",
-        },
-        "postprocessing": {
-            "threshold": 0.5,
-            "fill_holes": True,
-            "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
-            "use_whole": True,
-        },
+        "inference": _LEMAY_LESION_INFERENCE,
+        "postprocessing": _LEMAY_POSTPROCESSING,
         "save_probabilities": False,
     },
     "stanford2023": {
