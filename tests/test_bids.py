@@ -76,6 +76,17 @@ def test_missing_or_ambiguous_contrast_is_a_problem_not_a_crash(tmp_path):
     assert discover_units(root, picky, LABELS_DSEG, include_subjects=["02"])[0].t1w == str(extra)
 
 
+def test_subject_folder_without_images_is_a_unit_with_problems(tmp_path):
+    root = make_bids(tmp_path / "ds", {"01": [None]})
+    (root / "sub-02" / "anat").mkdir(parents=True)
+    (root / "sub-bad_name").mkdir()  # not a BIDS subject label: not a unit
+    (root / "sub-03.txt").write_text("not a folder")
+    units = {u.subject: u for u in discover_units(root, CONTRASTS, LABELS_DSEG)}
+    assert sorted(units) == ["01", "02"]
+    assert not units["01"].problems
+    assert units["02"].t2w is None and len(units["02"].problems) == 2
+
+
 def test_real_spine_without_contrast_agent(real_spine):
     contrasts = {"T2w": {"suffix": "T2w"}, "T1w": {"suffix": "T1w", "ceagent": None}}
     units = discover_units(real_spine, contrasts, {**LABELS_DSEG, "lesions": {"format": "none"}})

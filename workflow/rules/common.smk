@@ -9,7 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from spinetumor import bids as st_bids  # noqa: E402
-from spinetumor import cordmask as st_cordmask  # noqa: E402
+from spinetumor import cordsource as st_cordsource  # noqa: E402
 from spinetumor import modelspec as st_modelspec  # noqa: E402
 
 
@@ -159,7 +159,7 @@ def lesion_label_files(wildcards):
 def cord_source(wildcards):
     """(source, file) of the unit's cord mask, by the configured priority."""
     try:
-        return st_cordmask.choose_source(config["cord_mask"]["priority"], unit(wildcards).labels)
+        return st_cordsource.choose_source(config["cord_mask"]["priority"], unit(wildcards).labels)
     except ValueError as exc:
         raise WorkflowError(f"{wildcards.prefix}: {exc}")
 

@@ -18,36 +18,10 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .cordsource import SOURCES, choose_source
 from .io import load_nifti, save_nifti, voxel_sizes, write_json
 
 __all__ = ["SOURCES", "choose_source", "centerline_points", "cylinder_mask", "make_cord_mask"]
-
-SOURCES: tuple[str, ...] = ("manual", "centerline", "model")
-_LABEL_KEY = {"manual": "cord", "centerline": "centerline"}
-
-
-def choose_source(priority: Sequence[str], available: Mapping[str, str]) -> tuple[str, str | None]:
-    """Pick the first source in ``priority`` that the unit has.
-
-    Args:
-        priority: Source names, best first.
-        available: The unit's label files (keys ``cord`` and ``centerline``).
-
-    Returns:
-        The source name and its file (``None`` for ``model``).
-
-    Raises:
-        ValueError: unknown source name, or no listed source is available.
-    """
-    for source in priority:
-        if source not in SOURCES:
-            raise ValueError(f"cord_mask.priority: unknown source {source!r} (known: {', '.join(SOURCES)})")
-        if source == "model":
-            return source, None
-        path = available.get(_LABEL_KEY[source])
-        if path:
-            return source, path
-    raise ValueError(f"no cord mask source among {list(priority)} is available")
 
 
 def centerline_points(centerline: np.ndarray, affine: np.ndarray, step_mm: float = 0.5) -> np.ndarray:
