@@ -12,12 +12,16 @@ import pytest
 import torch
 
 from conftest import write_nifti
+from spinetumor.cordmask import make_cord_mask
 from spinetumor.modelruns import (
     LeakageError,
     check_no_leakage,
+    cord_source_roles,
+    predict_cord_source,
     predict_subject,
     run_fingerprint,
     split_roles,
+    train_cord_source,
     train_stage,
     unit_of_preproc,
 )
@@ -95,10 +99,11 @@ def test_fingerprint_changes_with_settings_and_file_bytes(tmp_path):
     assert one != run_fingerprint({"lr": 1e-3}, [f])
 
 
-def _train(study, model, stage, out, train=("sub-1", "sub-2", "sub-3"), val=("sub-4",), cord=None):
+def _train(study, model, stage, out, train=("sub-1", "sub-2", "sub-3"), val=("sub-4",), cord=None, predicted=()):
     return train_stage(model, stage, 0, STEPS, [str(study["t2w"][s]) for s in train],
                        [str(study["t2w"][s]) for s in val], study["splits"], out / stage / "model.pt",
-                       out / stage / "summary.json", cord_model=cord, threads=1, device="cpu")
+                       out / stage / "summary.json", cord_model=cord, predicted_cords=predicted, threads=1,
+                       device="cpu")
 
 
 def test_a_test_subject_never_reaches_training(study, tmp_path):
@@ -165,3 +170,53 @@ def test_rerun_resumes_the_same_run_and_restarts_a_changed_one(study, tmp_path):
     # Another learning rate is another run: it starts afresh rather than resuming.
     changed = _train(study, _with_cord_training(model, lr=0.005), "cord", out)
     assert changed["epochs_this_job"] == 2 and changed["last_epoch"] == 2
+
+
+def test_a_predicted_cord_never_trains_a_cord_stage_and_is_cropped_by_stage1(study, tmp_path):
+    model, out = tiny_cascade(), tmp_path / "run"
+    with pytest.raises(ValueError, match=r"predicted cord masks \(\['sub-2'\]\)"):
+        _train(study, model, "cord", out, predicted=("sub-2",))
+    _train(study, model, "cord", out, train=("sub-1", "sub-3"), predicted=("sub-2",))
+    _train(study, model, "lesion", out, cord=out / "cord" / "model.pt", predicted=("sub-2",))
+    boxes = pd.read_csv(out / "lesion" / "crop_boxes.tsv", sep="\t")
+    assert dict(zip(boxes.unit, boxes.source)) == {"sub-1": "label", "sub-2": "stage1", "sub-3": "label",
+                                                   "sub-4": "stage1"}
+
+
+def test_cord_source_roles_keep_subjects_together():
+    units = ["sub-1", "sub-2_ses-1", "sub-2_ses-2", "sub-3", "sub-4", "sub-5"]
+    roles = cord_source_roles(units, 0.2, seed=0)
+    assert roles == cord_source_roles(units, 0.2, seed=0)
+    assert sorted(roles["train"] + roles["val"]) == units and len({u[:5] for u in roles["val"]}) == 1
+    assert ("sub-2_ses-1" in roles["val"]) == ("sub-2_ses-2" in roles["val"])
+    assert len(cord_source_roles(units, 0.0, seed=0)["val"]) >= 1  # at least one validation subject
+    assert len(cord_source_roles(["sub-1", "sub-2"], 0.9, seed=0)["train"]) == 1  # and one training subject
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        cord_source_roles(["sub-1_ses-1", "sub-1_ses-2"], 0.2, seed=0)
+
+
+def test_cord_source_model_learns_from_label_cords_and_writes_a_native_mask(study, tmp_path):
+    model, out = tiny_cascade(), tmp_path / "cordsource"
+    labelled = [str(study["t2w"][s]) for s in ("sub-1", "sub-2", "sub-3", "sub-4")]
+    summary = train_cord_source(model, STEPS, labelled, out / "model.pt", out / "summary.json", val_fraction=0.25,
+                                seed=0, threads=1, device="cpu")
+    assert summary["purpose"] == "cord_source" and summary["split"] is None
+    assert sorted(summary["train_units"] + summary["val_units"]) == ["sub-1", "sub-2", "sub-3", "sub-4"]
+    assert len(summary["val_units"]) == 1 and json.loads((out / "summary.json").read_text()) == summary
+    with pytest.raises(ValueError, match="not a cascade"):
+        train_cord_source({**model, "type": "unet"}, STEPS, labelled, out / "x.pt", out / "x.json")
+
+    # sub-5 has no cord label: its mask is predicted on its own native grid, then becomes its cord mask.
+    prefix = str(study["t2w"]["sub-5"])[: -len("_T2w.nii.gz")]
+    native = np.diag([-0.8, -0.8, 2.0, 1.0])
+    t2w = write_nifti(tmp_path / "native" / "sub-5_T2w.nii.gz",
+                      nib.load(f"{prefix}_T2w.nii.gz").get_fdata().astype(np.float32), native)
+    pred, sidecar_path = tmp_path / "cord" / "sub-5_desc-tiny_mask.nii.gz", tmp_path / "cord" / "sub-5.json"
+    sidecar = predict_cord_source(model, STEPS, t2w, out / "model.pt", pred, sidecar_path, subject="sub-5",
+                                  threads=1, device="cpu")
+    img = nib.load(str(pred))
+    assert img.shape == SHAPE and np.allclose(img.affine, native) and img.get_data_dtype() == np.uint8
+    assert sidecar["model"] == "tiny" and sidecar["voxels"] == int(np.asarray(img.dataobj).sum())
+    assert json.loads(sidecar_path.read_text()) == sidecar
+    info = make_cord_mask(t2w, "model", str(pred), tmp_path / "mask.nii.gz", tmp_path / "mask.json")
+    assert info["source"] == "model" and info["voxels"] == sidecar["voxels"]

@@ -295,6 +295,9 @@ def test_bad_model_config_stops_at_start_naming_the_model(tmp_path):
     proc = snakemake("-n", config=bad, check=False)
     assert proc.returncode != 0 and "model 'mine'" in proc.stdout + proc.stderr
     assert "in/out channels must match" in proc.stdout + proc.stderr
-    proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["manual", "model"]}},
+    proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["model", "manual"]}},
                      check=False)
-    assert proc.returncode != 0 and "source 'model'" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "'model' must come last" in proc.stdout + proc.stderr
+    proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["manual", "model"],
+                                                                         "model": "unet"}}, check=False)
+    assert proc.returncode != 0 and "'unet' is a unet, not a cascade" in proc.stdout + proc.stderr

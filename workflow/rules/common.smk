@@ -36,14 +36,44 @@ def _resolve_models():
 
 
 MODELS = _resolve_models()
-if "model" in config["cord_mask"]["priority"]:
-    raise WorkflowError(
-        "cord_mask.priority: the source 'model' (a cascade's stage-1 cord as the cord mask of subjects "
-        "without a cord label) is not available yet; list manual and/or centerline. The cascades' "
-        "predicted cords are written under predictions/MODEL/ for every test subject."
-    )
+
+
+def _cord_source_model():
+    """The cascade whose cord stage is the cord source `model`, or None when `model` is not listed."""
+    priority = config["cord_mask"]["priority"]
+    if "model" not in priority:
+        return None
+    if priority[-1] != "model" or len(priority) < 2:
+        raise WorkflowError(
+            f"cord_mask.priority {priority}: 'model' must come last, after manual and/or centerline: "
+            "the cord-source model learns from the units whose cord mask is a label"
+        )
+    name = config["cord_mask"]["model"]
+    if name is None:
+        name = next((n for n, m in MODELS.items() if m["type"] == "cascade"), None)
+        if name is None:
+            raise WorkflowError("cord_mask.priority lists 'model', but models.run has no cascade; "
+                                "name one in cord_mask.model")
+    try:
+        model = MODELS.get(name) or st_modelspec.resolve_model(name, config["models"]["definitions"])
+    except ValueError as exc:
+        raise WorkflowError(f"cord_mask.model: {exc}")
+    if model["type"] != "cascade":
+        raise WorkflowError(f"cord_mask.model: {name!r} is a {model['type']}, not a cascade (it has no cord stage)")
+    return model
+
+
+CORD_SOURCE_MODEL = _cord_source_model()
 # Chains to run: the configured ones and those the models are trained on.
-CHAINS = list(dict.fromkeys([*config["preprocessing"]["run"], *(m["chain"] for m in MODELS.values())]))
+CHAINS = list(
+    dict.fromkeys(
+        [
+            *config["preprocessing"]["run"],
+            *(m["chain"] for m in MODELS.values()),
+            *([CORD_SOURCE_MODEL["chain"]] if CORD_SOURCE_MODEL else []),
+        ]
+    )
+)
 
 
 def _chain_steps(name):
@@ -124,6 +154,11 @@ MODEL_DIR = f"{RESULTS}/models/{{model}}/split-{{split}}/{{stage}}"
 MODEL_PT = f"{MODEL_DIR}/model.pt"
 MODEL_SUMMARY = f"{MODEL_DIR}/training_summary.json"
 # Per model, split and test unit: the prediction on the native T2w grid.
+CORD_SOURCE_PT = f"{RESULTS}/models/{{model}}/cordsource/cord/model.pt"
+CORD_SOURCE_SUMMARY = f"{RESULTS}/models/{{model}}/cordsource/cord/training_summary.json"
+CORD_PREDICTED = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_desc-{{model}}_mask.nii.gz"
+CORD_PREDICTED_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_desc-{{model}}_mask.json"
+
 PRED = f"{RESULTS}/predictions/{{model}}/split-{{split}}/{{subpath}}/anat/{{prefix}}_space-T2w"
 PRED_DSEG = f"{PRED}_desc-{{model}}_dseg.nii.gz"
 PRED_JSON = f"{PRED}_desc-{{model}}_dseg.json"
@@ -158,10 +193,41 @@ def lesion_label_files(wildcards):
 
 def cord_source(wildcards):
     """(source, file) of the unit's cord mask, by the configured priority."""
+    u = unit(wildcards)
     try:
-        return st_cordsource.choose_source(config["cord_mask"]["priority"], unit(wildcards).labels)
+        source, path = st_cordsource.choose_source(config["cord_mask"]["priority"], u.labels)
     except ValueError as exc:
         raise WorkflowError(f"{wildcards.prefix}: {exc}")
+    if source == "model":
+        path = unit_path(CORD_PREDICTED, u, model=CORD_SOURCE_MODEL["name"])
+    return source, path
+
+
+def cord_from_model(u):
+    """Whether the unit's cord mask is predicted (source `model`) rather than a label."""
+    if CORD_SOURCE_MODEL is None:
+        return False
+    try:
+        return st_cordsource.choose_source(config["cord_mask"]["priority"], u.labels)[0] == "model"
+    except ValueError:
+        return False
+
+
+# Units whose cord mask is a prediction: never a cord stage's target (see train_model).
+PREDICTED_CORDS = sorted(p for p, u in UNITS.items() if cord_from_model(u))
+# A unit without a cord label is still valid when the model can supply its cord.
+REQUIRE_CORD_LABEL = config["cord_mask"]["required"] and CORD_SOURCE_MODEL is None
+
+
+def cord_source_training_inputs(wildcards):
+    """Preprocessed files of every valid unit whose cord mask is a label (the cord-source model's data)."""
+    chain = CORD_SOURCE_MODEL["chain"]
+    units = [u for u in valid_units() if not cord_from_model(u)]
+    kinds = ("T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")
+    return {
+        "t2w": [f"{unit_path(PREPROC, u, chain=chain)}_T2w.nii.gz" for u in units],
+        "other": [f"{unit_path(PREPROC, u, chain=chain)}_{kind}" for u in units for kind in kinds],
+    }
 
 
 def valid_units():
@@ -253,6 +319,8 @@ def training_inputs(wildcards):
     files = {"splits": SPLITS_TSV}
     for role in ("train", "val"):
         units = split_units(wildcards.split, role)
+        if wildcards.stage == "cord":  # a predicted cord mask is not a target
+            units = [u for u in units if u.prefix not in PREDICTED_CORDS]
         files[f"{role}_t2w"] = [f"{prefix(u)}_T2w.nii.gz" for u in units]
         files[f"{role}_other"] = [f"{prefix(u)}_{kind}" for u in units for kind in kinds[1:]]
     if model["type"] == "cascade" and wildcards.stage == "lesion":
@@ -349,7 +417,7 @@ def cord_cases(wildcards):
             "preproc_dseg": f"{unit_path(PREPROC, u, chain=MODELS[name]['chain'])}_dseg.nii.gz",
         }
         for name, split, u in test_predictions()
-        if name in CASCADES
+        if name in CASCADES and u.prefix not in PREDICTED_CORDS  # no reference cord: nothing to score
     ]
 
 

@@ -12,6 +12,7 @@ rule train_model:
         model=model_of,
         chain=model_chain_steps,
         device=config["models"]["device"],
+        predicted_cords=PREDICTED_CORDS,
     log:
         f"{LOGS}/models/{{model}}/split-{{split}}/{{stage}}.log",
     benchmark:

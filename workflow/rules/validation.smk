@@ -9,7 +9,7 @@ rule validate_subject:
     params:
         unit=lambda wildcards: unit(wildcards).as_dict(),
         on_invalid=config["on_invalid_input"],
-        require_cord=config["cord_mask"]["required"],
+        require_cord=REQUIRE_CORD_LABEL,
     log:
         f"{LOGS}/validation/{{subpath}}/{{prefix}}.log",
     benchmark:

@@ -15,6 +15,7 @@ smk.run(
     out.model,
     out.summary,
     cord_model=inp.get("cord_model"),
+    predicted_cords=list(params.predicted_cords),
     threads=snakemake.threads,
     device=params.device,
 )

@@ -120,8 +120,9 @@ def make_cord_mask(
 
     Args:
         t2w: The unit's T2w image (defines the grid).
-        source: ``manual`` or ``centerline``.
-        source_file: The manual mask or centreline label file.
+        source: ``manual``, ``centerline`` or ``model``.
+        source_file: The manual mask, the centreline label, or the mask the
+            cord-source model predicted on the T2w grid.
         out_mask: Destination mask.
         out_json: Destination JSON (source, file, voxel count, volume).
         diameter_mm: Tube diameter for the ``centerline`` source.
@@ -130,17 +131,21 @@ def make_cord_mask(
         The provenance written to ``out_json``.
 
     Raises:
-        ValueError: unknown source, or a source that needs a file without one.
+        ValueError: unknown source, a source without its file, or a file
+            that is not on the T2w grid.
     """
     ref = load_nifti(t2w)
     shape = ref.shape[:3]
-    if source not in ("manual", "centerline") or not source_file:
-        raise ValueError(f"{t2w}: cord mask source {source!r} needs a label file")
-    label = np.asanyarray(load_nifti(source_file).dataobj).reshape(shape)
-    if source == "manual":
-        mask = (label > 0).astype(np.uint8)
-    else:
+    if source not in SOURCES or not source_file:
+        raise ValueError(f"{t2w}: cord mask source {source!r} needs a file")
+    img = load_nifti(source_file)
+    if int(np.prod(img.shape)) != int(np.prod(shape)):
+        raise ValueError(f"{source_file}: shape {img.shape} is not the T2w grid {shape} of {t2w}")
+    label = np.asanyarray(img.dataobj).reshape(shape)
+    if source == "centerline":
         mask = cylinder_mask(label, ref.affine, diameter_mm)
+    else:
+        mask = (label > 0).astype(np.uint8)
     save_nifti(mask, ref.affine, out_mask, dtype=np.uint8)
     info = {
         "source": source,

@@ -62,6 +62,7 @@ __all__ = [
     "crop_box_from_mask",
     "sliding_window",
     "predict_cascade",
+    "predict_cord",
     "predict_single_stage",
     "predict_unet",
     "save_prediction",
@@ -565,6 +566,45 @@ def predict_cascade(
         with _timed(timings, "stage2"):
             probs = _lesion_probabilities(stage2_model, image, box, cfg)
         return _finish(probs, affine, vols.t2w, cord, box, cfg, timings)
+
+
+def predict_cord(
+    t2w_path: str | os.PathLike[str],
+    stage1_model: torch.nn.Module,
+    settings: Mapping[str, Any] | InferenceSettings | None = None,
+) -> tuple[nib.Nifti1Image, dict[str, float]]:
+    """Stage 1 alone: the cord mask of a T2w image, on its native grid.
+
+    The cascade's cord localisation as :func:`predict_cascade` runs it (same
+    preprocessing, window and threshold), for the cord mask source ``model``.
+
+    Args:
+        t2w_path: Native T2w image (defines the output grid).
+        stage1_model: Cord network (``stage1_contrasts`` in; channel 0 is the cord).
+        settings: See :func:`inference_settings`; ``stage1_contrasts`` must be
+            T2w only, since no registered T1w exists before the cord mask does.
+
+    Returns:
+        The binary native mask (uint8) and the timings of its steps.
+
+    Raises:
+        ValueError: invalid settings, or stage-1 contrasts other than T2w.
+        FileNotFoundError: the image is missing.
+    """
+    cfg = inference_settings(settings)
+    if tuple(cfg.stage1_contrasts) != ("T2w",):
+        raise ValueError(f"a cord mask is predicted from the T2w alone; stage 1 takes {list(cfg.stage1_contrasts)}")
+    timings = _new_timings()
+    with _torch_threads(cfg.threads):
+        vols, prep = _load_and_preprocess(t2w_path, None, ("T2w",), cfg.steps, cfg, timings)
+        affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
+        with _timed(timings, "stage1"):
+            probs = sliding_window(stage1_model, _channels(prep, ("T2w",)), cfg.stage1_patch_size,
+                                   cfg.overlap, 1, cfg.device, cfg.blend_mode)
+            cord = (probs[0] > cfg.stage1_threshold).astype(np.uint8)
+        with _timed(timings, "native"):
+            native = to_native(_image(cord, affine), vols.t2w, order=0)
+    return native, timings
 
 
 def predict_unet(

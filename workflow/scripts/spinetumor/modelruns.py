@@ -16,10 +16,21 @@ Training (:func:`train_stage`)
     summary is written; Snakemake deletes a failed job's declared outputs, so
     the resume state is never one of them.
 
+    Units whose cord mask is itself a prediction (cord source ``model``) are
+    never a cord-stage target, and their lesion crops come from the split's
+    stage-1 prediction, as for validation units.
+
 Prediction (:func:`predict_subject`)
     Native T2w (and the T1w registered onto it) in, post-processed ``dseg`` on
     the native T2w grid out, through :mod:`spinetumor.inference`; the
     cascade also writes its stage-1 cord mask on the native grid.
+
+Cord source ``model`` (:func:`train_cord_source`, :func:`predict_cord_source`)
+    The data layer's cord mask of a unit without a cord label: one cascade's
+    cord stage, trained outside the splits on every unit whose cord mask comes
+    from a label (manual or centreline), predicts it on the native T2w grid.
+    Those masks feed no split's training (see above), so no test subject's
+    label reaches a split's training through them.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +53,7 @@ from spinetumor.inference import (
     _crop,
     inference_settings,
     predict_cascade,
+    predict_cord,
     predict_single_stage,
     predict_unet,
     save_prediction,
@@ -71,6 +83,9 @@ __all__ = [
     "train_stage",
     "load_trained",
     "predict_subject",
+    "cord_source_roles",
+    "train_cord_source",
+    "predict_cord_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -173,6 +188,8 @@ def crop_boxes(
     units: Mapping[str, str],
     roles: Mapping[str, str],
     cord_network: torch.nn.Module | None,
+    *,
+    stage1_units: Collection[str] = (),
 ) -> pd.DataFrame:
     """The cascade's lesion-stage crop boxes on the preprocessed grid.
 
@@ -183,7 +200,10 @@ def crop_boxes(
         roles: Unit prefix to ``train`` or ``val``: training units are cropped
             around their cord label, validation units around the cord that
             ``cord_network`` predicts (as at test time).
-        cord_network: The trained cord stage (needed when a unit is ``val``).
+        cord_network: The trained cord stage (needed when a unit is ``val``
+            or in ``stage1_units``).
+        stage1_units: Training units cropped around the predicted cord too,
+            because their cord mask is not a label (cord source ``model``).
 
     Returns:
         One row per unit: ``unit, role, source, start, stop`` and, for
@@ -197,11 +217,11 @@ def crop_boxes(
         label = np.asarray(cord_img.dataobj) > 0
         affine = np.asarray(cord_img.affine, dtype=np.float64)
         row: dict[str, Any] = {"unit": unit, "role": roles[unit]}
-        if roles[unit] == "train":
+        if roles[unit] == "train" and unit not in stage1_units:
             mask, row["source"] = label, "label"
         else:
             if cord_network is None:
-                raise ValueError(f"{unit}: a validation crop needs the trained cord stage")
+                raise ValueError(f"{unit}: a crop from the predicted cord needs the trained cord stage")
             image = np.stack([load_nifti(f"{prefix}_{c}.nii.gz").get_fdata(dtype=np.float32)
                               for c in cfg.stage1_contrasts])
             probs = sliding_window(cord_network, image, cfg.stage1_patch_size, cfg.overlap, 1, None,
@@ -229,6 +249,7 @@ def train_stage(
     out_summary: str | os.PathLike[str],
     *,
     cord_model: str | os.PathLike[str] | None = None,
+    predicted_cords: Collection[str] = (),
     threads: int | None = None,
     device: str | None = None,
 ) -> dict[str, Any]:
@@ -246,6 +267,9 @@ def train_stage(
         out_model: Destination of the trained model (the best checkpoint).
         out_summary: Destination of the run summary (JSON).
         cord_model: The cascade's trained cord stage (its ``lesion`` stage only).
+        predicted_cords: Units whose cord mask is a prediction (source
+            ``model``): refused by a ``cord`` stage, and cropped around the
+            split's own stage-1 prediction by a cascade's ``lesion`` stage.
         threads: Torch CPU threads, or None.
         device: ``cpu``, ``cuda`` or None (GPU when visible).
 
@@ -254,7 +278,8 @@ def train_stage(
 
     Raises:
         LeakageError: a test subject's unit among the inputs.
-        ValueError: invalid settings, or a stage the model does not have.
+        ValueError: invalid settings, a stage the model does not have, or a
+            predicted cord given to a cord stage as its target.
     """
     started = time.perf_counter()
     if stage not in model_stages(model):
@@ -269,9 +294,49 @@ def train_stage(
     for unit in val_units:
         if _subject_of(unit) not in roles["val"]:
             raise LeakageError(f"split {split}: unit {unit} is not a validation subject of the split")
+    if stage == "cord":
+        pseudo = sorted(set(predicted_cords) & {*train_units, *val_units})
+        if pseudo:
+            raise ValueError(f"split {split}: the cord stage cannot learn from predicted cord masks ({pseudo}); "
+                             "leave units with the cord source 'model' out of it")
     if threads:
         torch.set_num_threads(int(threads))
-    out_model, out_summary = Path(out_model), Path(out_summary)
+    out_model = Path(out_model)
+    description = {"model": model, "stage": stage, "split": int(split), "chain": list(chain_steps),
+                   "train": sorted(train_units), "val": sorted(val_units),
+                   "predicted_cords": sorted(set(predicted_cords) & set(train_units))}
+    boxes: dict[str, Any] = {}
+    if model["type"] == "cascade" and stage == "lesion":
+        cord_network = load_trained(cord_model)[0] if cord_model is not None else None
+        roles_of = {**{u: "train" for u in train_units}, **{u: "val" for u in val_units}}
+        table = crop_boxes(model, chain_steps, {**train_units, **val_units}, roles_of, cord_network,
+                           stage1_units=set(predicted_cords))
+        with atomic_path(out_model.parent / CROP_BOXES) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+        boxes = {row.unit: (tuple(row.start), tuple(row.stop)) for row in table.itertuples()}
+        logger.info("lesion crops: %s", table.to_string(index=False))
+    return _fit(model, stage, chain_steps, train_units, val_units, out_model, out_summary,
+                description=description, extra_files=[str(cord_model)] if cord_model is not None else [],
+                boxes=boxes, device=device, started=started, split=int(split))
+
+
+def _fit(
+    model: Mapping[str, Any],
+    stage: str,
+    chain_steps: Sequence[Mapping[str, Any]],
+    train_units: Mapping[str, str],
+    val_units: Mapping[str, str],
+    out_model: Path,
+    out_summary: str | os.PathLike[str],
+    *,
+    description: Mapping[str, Any],
+    extra_files: Sequence[str],
+    boxes: Mapping[str, Any],
+    device: str | None,
+    started: float,
+    split: int | None,
+) -> dict[str, Any]:
+    """Train (or resume) one run in ``out_model``'s folder, copy its best checkpoint, write the summary."""
     run_dir = out_model.parent
     try:
         settings = TrainingSettings.from_config(training_config(model, stage))
@@ -279,20 +344,7 @@ def train_stage(
         raise ValueError(f"model {model['name']!r}, stage {stage}: {exc}") from exc
     spec = network_config(model, stage)
     files = [f for prefix in (*train_units.values(), *val_units.values()) for f in _unit_files(prefix)]
-    if cord_model is not None:
-        files.append(str(cord_model))
-    description = {"model": model, "stage": stage, "split": int(split), "chain": list(chain_steps),
-                   "train": sorted(train_units), "val": sorted(val_units)}
-    fingerprint = run_fingerprint(description, files)
-    boxes: dict[str, Any] = {}
-    if model["type"] == "cascade" and stage == "lesion":
-        cord_network = load_trained(cord_model)[0] if cord_model is not None else None
-        roles_of = {**{u: "train" for u in train_units}, **{u: "val" for u in val_units}}
-        table = crop_boxes(model, chain_steps, {**train_units, **val_units}, roles_of, cord_network)
-        with atomic_path(run_dir / CROP_BOXES) as tmp:
-            table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
-        boxes = {row.unit: (tuple(row.start), tuple(row.stop)) for row in table.itertuples()}
-        logger.info("lesion crops: %s", table.to_string(index=False))
+    fingerprint = run_fingerprint(description, [*files, *extra_files])
 
     def records(units: Mapping[str, str]) -> list[SubjectRecord]:
         return [record_from_prefix(u, p, crop_box=boxes.get(u)) for u, p in units.items()]
@@ -306,7 +358,7 @@ def train_stage(
         resume=_resume_allowed(run_dir, fingerprint),
         device=device,
         extra={"fingerprint": fingerprint, "model_name": model["name"], "model_type": model["type"],
-               "stage": stage, "split": int(split), "model_config": model, "chain": list(chain_steps)},
+               "stage": stage, "split": split, "model_config": model, "chain": list(chain_steps)},
     )
     best = run_dir / CHECKPOINT_BEST
     source = best if best.exists() else run_dir / CHECKPOINT_LAST
@@ -316,7 +368,7 @@ def train_stage(
         "model": model["name"],
         "type": model["type"],
         "stage": stage,
-        "split": int(split),
+        "split": split,
         "device": str(torch.device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")),
         "train_units": sorted(train_units),
         "val_units": sorted(val_units),
@@ -330,7 +382,8 @@ def train_stage(
         "from_checkpoint": source.name,
     }
     write_json(summary, out_summary)
-    logger.info("model %s stage %s split %d: best val Dice %.4f at epoch %d", model["name"], stage, split,
+    where = f"split {split}" if split is not None else "cord source"
+    logger.info("model %s stage %s %s: best val Dice %.4f at epoch %d", model["name"], stage, where,
                 result["best_metric"], result["best_epoch"])
     return summary
 
@@ -408,6 +461,136 @@ def predict_subject(
         "device": str(dev),
         "timings_s": {k: round(v, 3) for k, v in result["timings"].items()},
         "probabilities": Path(written["probabilities"]).name if "probabilities" in written else None,
+    }
+    write_json(sidecar, out_json)
+    return sidecar
+
+
+def cord_source_roles(units: Sequence[str], val_fraction: float, seed: int) -> dict[str, list[str]]:
+    """Training and validation units of the cord-source model, drawn by subject.
+
+    Args:
+        units: Unit prefixes (``sub-01``, ``sub-01_ses-2``) whose cord mask is a label.
+        val_fraction: Share of subjects kept for validation (at least one,
+            and at least one left for training).
+        seed: Seed of the draw.
+
+    Returns:
+        ``{"train": [...], "val": [...]}``, sorted; a subject's units stay together.
+
+    Raises:
+        ValueError: fewer than two subjects.
+    """
+    subjects = sorted({_subject_of(u) for u in units})
+    if len(subjects) < 2:
+        raise ValueError(f"the cord-source model needs units of at least 2 subjects with a cord label, got {subjects}")
+    n_val = min(len(subjects) - 1, max(1, round(val_fraction * len(subjects))))
+    val_subjects = set(np.random.default_rng(seed).choice(subjects, size=n_val, replace=False).tolist())
+    return {
+        "train": sorted(u for u in units if _subject_of(u) not in val_subjects),
+        "val": sorted(u for u in units if _subject_of(u) in val_subjects),
+    }
+
+
+def train_cord_source(
+    model: Mapping[str, Any],
+    chain_steps: Sequence[Mapping[str, Any]],
+    t2w: Sequence[str],
+    out_model: str | os.PathLike[str],
+    out_summary: str | os.PathLike[str],
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train a cascade's cord stage as the cord mask source ``model`` (the ``train_cord_source`` rule).
+
+    Args:
+        model: The resolved cascade.
+        chain_steps: Its preprocessing chain.
+        t2w: Preprocessed T2w files of every unit whose cord mask is a label.
+        out_model: Destination of the trained model (best checkpoint).
+        out_summary: Destination of the run summary (JSON).
+        val_fraction: Share of subjects held out for validation and model selection.
+        seed: Seed of that draw.
+        threads: Torch CPU threads, or None.
+        device: ``cpu``, ``cuda`` or None (GPU when visible).
+
+    Returns:
+        The summary (``split`` is null, ``purpose`` is ``cord_source``).
+
+    Raises:
+        ValueError: not a cascade, or fewer than two subjects.
+    """
+    started = time.perf_counter()
+    if model["type"] != "cascade":
+        raise ValueError(f"cord_mask.model: {model['name']!r} is a {model['type']}, not a cascade (no cord stage)")
+    units = dict(unit_of_preproc(p) for p in t2w)
+    roles = cord_source_roles(sorted(units), val_fraction, seed)
+    if threads:
+        torch.set_num_threads(int(threads))
+    description = {"model": model, "stage": "cord", "purpose": "cord_source", "chain": list(chain_steps),
+                   "train": roles["train"], "val": roles["val"]}
+    summary = _fit(model, "cord", chain_steps, {u: units[u] for u in roles["train"]},
+                   {u: units[u] for u in roles["val"]}, Path(out_model), out_summary,
+                   description=description, extra_files=[], boxes={}, device=device, started=started, split=None)
+    summary["purpose"] = "cord_source"
+    write_json(summary, out_summary)
+    return summary
+
+
+def predict_cord_source(
+    model: Mapping[str, Any],
+    chain_steps: Sequence[Mapping[str, Any]],
+    t2w: str | os.PathLike[str],
+    cord_model: str | os.PathLike[str],
+    out_mask: str | os.PathLike[str],
+    out_json: str | os.PathLike[str],
+    *,
+    subject: str = "",
+    threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Predict the cord mask of a unit without a cord label, on its native T2w grid.
+
+    Args:
+        model: The resolved cascade whose cord stage was trained by :func:`train_cord_source`.
+        chain_steps: Its preprocessing chain.
+        t2w: The unit's native T2w image.
+        cord_model: The trained cord-source ``model.pt``.
+        out_mask: Destination of the binary mask.
+        out_json: Destination of its sidecar (model, checkpoint, epoch, voxels, timings).
+        subject: Unit name for messages.
+        threads: Torch threads, or None.
+        device: Torch device, or None (GPU when visible).
+
+    Returns:
+        The sidecar's contents.
+
+    Raises:
+        ValueError: the prediction failed (naming the unit and the file).
+    """
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    network, ckpt = load_trained(cord_model, dev)
+    cfg = inference_settings(inference_config(model, chain_steps, threads=threads))
+    try:
+        native, timings = predict_cord(t2w, network, cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"{subject}: cord prediction with model {model['name']!r} failed on {t2w}: {exc}") from exc
+    mask = np.asarray(native.dataobj, dtype=np.uint8)
+    if not mask.any():
+        logger.warning("%s: the cord-source model found no cord in %s", subject, t2w)
+    save_nifti(mask, native.affine, out_mask, dtype=np.uint8)
+    sidecar = {
+        "Description": f"spinal cord mask predicted by the cord stage of {model['name']} (cord source 'model')",
+        "Sources": [str(t2w)],
+        "model": model["name"],
+        "checkpoint": str(cord_model),
+        "checkpoint_epoch": int(ckpt["epoch"]),
+        "voxels": int(mask.sum()),
+        "device": str(dev),
+        "timings_s": {k: round(v, 3) for k, v in timings.items() if v},
     }
     write_json(sidecar, out_json)
     return sidecar

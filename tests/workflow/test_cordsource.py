@@ -1,0 +1,56 @@
+"""The cord mask source `model`: a unit without a cord label gets the cord that a cascade's cord stage predicts.
+
+A real Snakemake run on three demo subjects, one of them stripped of its cord
+and centreline labels: the cord-source model trains on the other two only,
+predicts the third's cord on its native grid, and that becomes its cord mask.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import TINY, run_snakemake
+from spinetumor.demo import generate_dataset
+
+pytestmark = pytest.mark.workflow
+
+
+def test_a_unit_without_cord_label_gets_the_cord_source_models_prediction(tmp_path):
+    bids = generate_dataset(tmp_path / "bids", 3, seed=0)
+    labels = bids / "derivatives" / "labels" / "sub-003" / "anat"
+    for name in ("sub-003_T2w_seg-manual.nii.gz", "sub-003_T2w_centerline-manual.nii.gz"):
+        (labels / name).unlink()
+    results = tmp_path / "results"
+    config = {
+        "bids_dir": str(bids),
+        "results_dir": str(results),
+        "preprocessing": {"run": []},
+        "models": {"run": ["cascade"]},
+        "cord_mask": {"priority": ["manual", "centerline", "model"]},
+        # Registration is not what this test is about: one short rigid level.
+        "registration": {"stages": ["rigid"], "iterations": 20, "shrink_factors": [4], "smoothing_sigmas_mm": [2.0]},
+    }
+    anat = results / "cordmask" / "sub-003" / "anat"
+    target = anat / "sub-003_space-T2w_label-SC_mask.nii.gz"
+    run_snakemake(str(target), configfiles=[TINY], config=config)
+
+    summary = json.loads((results / "models" / "cascade" / "cordsource" / "cord" / "training_summary.json").read_text())
+    assert summary["purpose"] == "cord_source" and summary["stage"] == "cord"
+    assert sorted(summary["train_units"] + summary["val_units"]) == ["sub-001", "sub-002"]  # never sub-003
+
+    info = json.loads((anat / "sub-003_space-T2w_label-SC_mask.json").read_text())
+    predicted = anat / "sub-003_space-T2w_label-SC_desc-cascade_mask.nii.gz"
+    assert info["source"] == "model" and info["source_file"] == str(predicted)
+    sidecar = json.loads((anat / "sub-003_space-T2w_label-SC_desc-cascade_mask.json").read_text())
+    assert sidecar["model"] == "cascade" and sidecar["checkpoint"].endswith("cordsource/cord/model.pt")
+    t2w, mask = nib.load(str(bids / "sub-003" / "anat" / "sub-003_T2w.nii.gz")), nib.load(str(target))
+    assert mask.shape == t2w.shape and np.allclose(mask.affine, t2w.affine)
+    assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
+    assert info["voxels"] == sidecar["voxels"]
+    # The labelled units keep their manual masks.
+    other = json.loads((results / "cordmask" / "sub-001" / "anat" / "sub-001_space-T2w_label-SC_mask.json").read_text())
+    assert other["source"] == "manual"

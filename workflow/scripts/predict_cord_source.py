@@ -1,0 +1,17 @@
+"""Predict the cord mask of a unit without a cord label with the cord-source model."""
+from spinetumor import modelruns, smk
+
+inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+smk.run(
+    snakemake,
+    modelruns.predict_cord_source,
+    params.model,
+    params.chain,
+    inp.t2w,
+    inp.model,
+    out.mask,
+    out.sidecar,
+    subject=wc.prefix,
+    threads=snakemake.threads,
+    device=params.device,
+)
