@@ -153,12 +153,12 @@ SPLITS_TSV = f"{RESULTS}/splits/splits.tsv"
 MODEL_DIR = f"{RESULTS}/models/{{model}}/split-{{split}}/{{stage}}"
 MODEL_PT = f"{MODEL_DIR}/model.pt"
 MODEL_SUMMARY = f"{MODEL_DIR}/training_summary.json"
-# Per model, split and test unit: the prediction on the native T2w grid.
+# The cord source `model`: its cord stage (trained outside the splits) and its per-unit masks.
 CORD_SOURCE_PT = f"{RESULTS}/models/{{model}}/cordsource/cord/model.pt"
 CORD_SOURCE_SUMMARY = f"{RESULTS}/models/{{model}}/cordsource/cord/training_summary.json"
 CORD_PREDICTED = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_desc-{{model}}_mask.nii.gz"
 CORD_PREDICTED_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_desc-{{model}}_mask.json"
-
+# Per model, split and test unit: the prediction on the native T2w grid.
 PRED = f"{RESULTS}/predictions/{{model}}/split-{{split}}/{{subpath}}/anat/{{prefix}}_space-T2w"
 PRED_DSEG = f"{PRED}_desc-{{model}}_dseg.nii.gz"
 PRED_JSON = f"{PRED}_desc-{{model}}_dseg.json"
