@@ -240,21 +240,16 @@ def _volumes(per_case: pd.DataFrame) -> pd.DataFrame:
     return wide.assign(model=wide["model"].astype(str))
 
 
+def _model_scatter(ax: Any, data: pd.DataFrame, x: str, y: str, models: list[str], palette: dict[str, Any]) -> None:
+    """One point per case, coloured by model (the figure has one shared legend)."""
+    sns.scatterplot(data=data, x=x, y=y, hue="model", hue_order=models, palette=palette, s=18, ax=ax, legend=False)
+
+
 def _identity_panel(ax: Any, rows: pd.DataFrame, models: list[str], palette: dict[str, Any]) -> None:
     """Predicted against true volume on log axes; zero volumes cannot be shown there and are skipped."""
     positive = rows[(rows["vol_pred_mm3"] > 0) & (rows["vol_truth_mm3"] > 0)]
     if not positive.empty:
-        sns.scatterplot(
-            data=positive,
-            x="vol_truth_mm3",
-            y="vol_pred_mm3",
-            hue="model",
-            hue_order=models,
-            palette=palette,
-            s=18,
-            ax=ax,
-            legend=False,
-        )
+        _model_scatter(ax, positive, "vol_truth_mm3", "vol_pred_mm3", models, palette)
         low = positive[["vol_pred_mm3", "vol_truth_mm3"]].min().min() / 1.5
         high = positive[["vol_pred_mm3", "vol_truth_mm3"]].max().max() * 1.5
         ax.plot([low, high], [low, high], color="0.4", linestyle="--", linewidth=0.8)
@@ -270,17 +265,7 @@ def _bland_altman_panel(ax: Any, rows: pd.DataFrame, models: list[str], palette:
         mean=(rows["vol_pred_mm3"] + rows["vol_truth_mm3"]) / 2.0,
         difference=rows["vol_pred_mm3"] - rows["vol_truth_mm3"],
     )
-    sns.scatterplot(
-        data=rows,
-        x="mean",
-        y="difference",
-        hue="model",
-        hue_order=models,
-        palette=palette,
-        s=18,
-        ax=ax,
-        legend=False,
-    )
+    _model_scatter(ax, rows, "mean", "difference", models, palette)
     for model, group in rows.groupby("model"):
         bias, sd = group["difference"].mean(), group["difference"].std(ddof=1)
         ax.axhline(bias, color=palette[model], linewidth=1.0)
