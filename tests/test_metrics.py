@@ -266,6 +266,27 @@ def test_hd95_and_surface_dice_hand_computed():
     assert same == {"hd95_mm": pytest.approx(0.0), "surface_dice_1mm": pytest.approx(1.0)}
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_surface_metrics_equal_monais_two_functions(seed):
+    """One shared distance computation gives what MONAI's HD and NSD functions give separately."""
+    from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    # irregular blobs of different sizes, one of them partly outside the other
+    truth = ndimage.binary_dilation(rng.random((30, 24, 12)) > 0.985, iterations=2)
+    pred = ndimage.binary_dilation(np.roll(truth, 2, axis=0) | (rng.random(truth.shape) > 0.995), iterations=1)
+    spacing = (0.6, 0.9, 3.7)
+    ours = surface_metrics(pred, truth, spacing)
+    y_pred = torch.from_numpy(pred[None, None].astype(np.float32))
+    y = torch.from_numpy(truth[None, None].astype(np.float32))
+    hd95 = compute_hausdorff_distance(y_pred, y, include_background=True, percentile=95, spacing=list(spacing))
+    nsd = compute_surface_dice(y_pred, y, class_thresholds=[1.0], include_background=True, spacing=list(spacing))
+    assert 0 < ours["surface_dice_1mm"] < 1 and ours["hd95_mm"] > 1
+    assert ours["hd95_mm"] == pytest.approx(float(hd95), rel=1e-6)
+    assert ours["surface_dice_1mm"] == pytest.approx(float(nsd), rel=1e-6)
+
+
 def test_surface_metrics_rejects_wrong_spacing():
     mask = np.ones((2, 2, 2), bool)
     with pytest.raises(ValueError, match="spacing"):
