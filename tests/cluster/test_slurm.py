@@ -37,22 +37,31 @@ GPU_RULES = {"train_model", "predict", "predict_cascade"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
-def start_snakemake(args: list[str], results: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start the whole tiny study from the repository root."""
+def start_snakemake(args: list[str], results: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """Start the whole tiny study from the repository root; return the process and its log file.
+
+    The log goes to a file, not a pipe: nobody reads a pipe while the local run
+    goes on, and once its 64 KiB buffer is full Snakemake would stop, waiting
+    to write, until `finish` drains it.
+    """
     overrides = results.parent / "overrides.yaml"
     overrides.parent.mkdir(parents=True, exist_ok=True)
     overrides.write_text(yaml.safe_dump({"results_dir": str(results)}))
     cmd = [SNAKEMAKE, *args, "--nocolor", "--configfile", str(TINY), str(overrides), "--", "all"]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = results.parent / "snakemake.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    return proc, log
 
 
-def finish(proc: subprocess.Popen, timeout: int = 1200) -> str:
+def finish(proc: subprocess.Popen, log_path: Path, timeout: int = 1200) -> str:
     """Wait for a run started by `start_snakemake`; return its log, failing on error."""
     try:
-        log, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        log, _ = proc.communicate()
+        proc.wait()
+    log = log_path.read_text()
     assert proc.returncode == 0, f"snakemake failed ({proc.returncode}):\n{log[-8000:]}"
     return log
 
@@ -90,10 +99,10 @@ def runs(cluster, tmp_path_factory, request):
         "--slurm-keep-successful-logs",
         "--restart-times", "0",
     ]  # fmt: skip
-    on_cluster = start_snakemake(args, slurm_results, env=cluster.env)
+    on_cluster, cluster_log = start_snakemake(args, slurm_results, env=cluster.env)
     # the local run (shared with the workflow tests) fills the cluster run's waits between status checks
     local_results = request.getfixturevalue("tiny_run")
-    log = finish(on_cluster)
+    log = finish(on_cluster, cluster_log)
     return slurm_results, log, local_results, cluster
 
 
