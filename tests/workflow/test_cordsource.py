@@ -11,6 +11,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import TINY, run_snakemake
@@ -54,3 +55,32 @@ def test_a_unit_without_cord_label_gets_the_cord_source_models_prediction(tmp_pa
     # The labelled units keep their manual masks.
     other = json.loads((results / "cordmask" / "sub-001" / "anat" / "sub-001_space-T2w_label-SC_mask.json").read_text())
     assert other["source"] == "manual"
+
+
+def test_a_split_whose_validation_units_all_have_predicted_cords_stops_with_a_clear_error(tmp_path):
+    bids = generate_dataset(tmp_path / "bids", 4, seed=0)
+    config = {
+        "bids_dir": str(bids),
+        "preprocessing": {"run": []},
+        "models": {"run": ["cascade"]},
+        "cord_mask": {"priority": ["manual", "centerline", "model"]},
+    }
+    # Which subject validates split 0 (the splits do not depend on the cord labels) ...
+    first = tmp_path / "first"
+    run_snakemake(str(first / "splits" / "splits.tsv"), configfiles=[TINY], config={**config, "results_dir": str(first)})
+    table = pd.read_csv(first / "splits" / "splits.tsv", sep="\t", dtype={"subject": str})
+    val = table.loc[(table["split"] == 0) & (table["role"] == "val"), "subject"].tolist()
+    assert len(val) == 1  # 4 subjects, 2 folds: 2 test, 1 validation, 1 training subject per split
+    # ... loses its cord labels: a fresh study stops once the splits exist, naming the split and the unit.
+    labels = bids / "derivatives" / "labels" / val[0] / "anat"
+    for name in (f"{val[0]}_T2w_seg-manual.nii.gz", f"{val[0]}_T2w_centerline-manual.nii.gz"):
+        (labels / name).unlink()
+    results = tmp_path / "results"
+    target = results / "models" / "cascade" / "split-0" / "cord" / "model.pt"
+    proc = run_snakemake(str(target), configfiles=[TINY], config={**config, "results_dir": str(results)}, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"split 0: every val unit ({val[0]}) has a predicted cord mask" in output, output[-3000:]
+    assert "give one of them a cord label" in output
+    assert (results / "splits" / "splits.tsv").read_bytes() == (first / "splits" / "splits.tsv").read_bytes()
+    assert not target.exists()

@@ -320,7 +320,14 @@ def training_inputs(wildcards):
     for role in ("train", "val"):
         units = split_units(wildcards.split, role)
         if wildcards.stage == "cord":  # a predicted cord mask is not a target
+            predicted = [u.prefix for u in units if u.prefix in PREDICTED_CORDS]
             units = [u for u in units if u.prefix not in PREDICTED_CORDS]
+            if predicted and not units:
+                raise WorkflowError(
+                    f"split {wildcards.split}: every {role} unit ({', '.join(predicted)}) has a predicted cord mask "
+                    f"(cord_mask source 'model'), so the cord stage of {wildcards.model} has no {role} unit; "
+                    "give one of them a cord label (manual or centerline), or change splits.seed or splits.val_fraction"
+                )
         files[f"{role}_t2w"] = [f"{prefix(u)}_T2w.nii.gz" for u in units]
         files[f"{role}_other"] = [f"{prefix(u)}_{kind}" for u in units for kind in kinds[1:]]
     if model["type"] == "cascade" and wildcards.stage == "lesion":
