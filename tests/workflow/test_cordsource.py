@@ -8,6 +8,7 @@ predicts the third's cord on its native grid, and that becomes its cord mask.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -20,11 +21,16 @@ from spinetumor.demo import generate_dataset
 pytestmark = pytest.mark.workflow
 
 
+def strip_cord_labels(bids: Path, subject: str) -> None:
+    """Delete the subject's manual cord mask and centreline: only the cord source `model` is left to it."""
+    labels = bids / "derivatives" / "labels" / subject / "anat"
+    for name in (f"{subject}_T2w_seg-manual.nii.gz", f"{subject}_T2w_centerline-manual.nii.gz"):
+        (labels / name).unlink()
+
+
 def test_a_unit_without_cord_label_gets_the_cord_source_models_prediction(tmp_path):
     bids = generate_dataset(tmp_path / "bids", 3, seed=0)
-    labels = bids / "derivatives" / "labels" / "sub-003" / "anat"
-    for name in ("sub-003_T2w_seg-manual.nii.gz", "sub-003_T2w_centerline-manual.nii.gz"):
-        (labels / name).unlink()
+    strip_cord_labels(bids, "sub-003")
     results = tmp_path / "results"
     config = {
         "bids_dir": str(bids),
@@ -72,9 +78,7 @@ def test_a_split_whose_validation_units_all_have_predicted_cords_stops_with_a_cl
     val = table.loc[(table["split"] == 0) & (table["role"] == "val"), "subject"].tolist()
     assert len(val) == 1  # 4 subjects, 2 folds: 2 test, 1 validation, 1 training subject per split
     # ... loses its cord labels: a fresh study stops once the splits exist, naming the split and the unit.
-    labels = bids / "derivatives" / "labels" / val[0] / "anat"
-    for name in (f"{val[0]}_T2w_seg-manual.nii.gz", f"{val[0]}_T2w_centerline-manual.nii.gz"):
-        (labels / name).unlink()
+    strip_cord_labels(bids, val[0])
     results = tmp_path / "results"
     target = results / "models" / "cascade" / "split-0" / "cord" / "model.pt"
     proc = run_snakemake(str(target), configfiles=[TINY], config={**config, "results_dir": str(results)}, check=False)
