@@ -19,7 +19,7 @@ pytestmark = pytest.mark.workflow
 
 N_SUBJECTS = 343
 LIMIT_S = 20.0
-ATTEMPTS = 3
+ATTEMPTS = 5
 
 
 def test_dry_run_of_343_subjects_with_12_holdout_splits_is_fast(tmp_path):
@@ -29,9 +29,10 @@ def test_dry_run_of_343_subjects_with_12_holdout_splits_is_fast(tmp_path):
         "results_dir": str(tmp_path / "results"),
         "splits": {"scheme": "holdout", "holdout": {"n_repeats": 12}},
     }
-    # A shared 2-core machine can stall a single run by a few seconds: up to
-    # ATTEMPTS runs, and the fastest must meet the limit (a workflow that has
-    # really become slower fails every attempt).
+    # A shared 2-core machine can stall a single run by seconds (the same tree and
+    # commit measured 14-29 s within an hour here): up to ATTEMPTS runs, and the
+    # fastest must meet the limit (a workflow that has really become slower fails
+    # every attempt).
     seconds: list[float] = []
     for _ in range(ATTEMPTS):
         start = time.perf_counter()
