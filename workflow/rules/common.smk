@@ -221,13 +221,16 @@ REQUIRE_CORD_LABEL = config["cord_mask"]["required"] and CORD_SOURCE_MODEL is No
 
 def cord_source_training_inputs(wildcards):
     """Preprocessed files of every valid unit whose cord mask is a label (the cord-source model's data)."""
-    chain = CORD_SOURCE_MODEL["chain"]
     units = [u for u in valid_units() if not cord_from_model(u)]
-    kinds = ("T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")
-    return {
-        "t2w": [f"{unit_path(PREPROC, u, chain=chain)}_T2w.nii.gz" for u in units],
-        "other": [f"{unit_path(PREPROC, u, chain=chain)}_{kind}" for u in units for kind in kinds],
-    }
+    t2w, other = training_files(units, CORD_SOURCE_MODEL["chain"])
+    return {"t2w": t2w, "other": other}
+
+
+def training_files(units, chain):
+    """(T2w files, the other preprocessed files) that a training run reads for `units` on `chain`."""
+    prefixes = [unit_path(PREPROC, u, chain=chain) for u in units]
+    others = ("T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")
+    return [f"{p}_T2w.nii.gz" for p in prefixes], [f"{p}_{kind}" for p in prefixes for kind in others]
 
 
 def valid_units():
@@ -314,8 +317,6 @@ def training_inputs(wildcards):
     model = model_of(wildcards)
     if wildcards.stage not in st_modelspec.model_stages(model):
         raise WorkflowError(f"model {wildcards.model} ({model['type']}) has no stage {wildcards.stage}")
-    prefix = lambda u: unit_path(PREPROC, u, chain=model["chain"])
-    kinds = ("T2w.nii.gz", "T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")
     files = {"splits": SPLITS_TSV}
     for role in ("train", "val"):
         units = split_units(wildcards.split, role)
@@ -328,8 +329,7 @@ def training_inputs(wildcards):
                     f"(cord_mask source 'model'), so the cord stage of {wildcards.model} has no {role} unit; "
                     "give one of them a cord label (manual or centerline), or change splits.seed or splits.val_fraction"
                 )
-        files[f"{role}_t2w"] = [f"{prefix(u)}_T2w.nii.gz" for u in units]
-        files[f"{role}_other"] = [f"{prefix(u)}_{kind}" for u in units for kind in kinds[1:]]
+        files[f"{role}_t2w"], files[f"{role}_other"] = training_files(units, model["chain"])
     if model["type"] == "cascade" and wildcards.stage == "lesion":
         files["cord_model"] = MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage="cord")
     return files

@@ -335,8 +335,10 @@ def _fit(
     device: str | None,
     started: float,
     split: int | None,
+    summary_extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) one run in ``out_model``'s folder, copy its best checkpoint, write the summary."""
+    """Train (or resume) one run in ``out_model``'s folder, copy its best checkpoint, write the summary
+    (with ``summary_extra`` added)."""
     run_dir = out_model.parent
     try:
         settings = TrainingSettings.from_config(training_config(model, stage))
@@ -380,6 +382,7 @@ def _fit(
         "seconds_this_job": round(time.perf_counter() - started, 2),
         "model_file": out_model.name,
         "from_checkpoint": source.name,
+        **(summary_extra or {}),
     }
     write_json(summary, out_summary)
     where = f"split {split}" if split is not None else "cord source"
@@ -532,12 +535,10 @@ def train_cord_source(
         torch.set_num_threads(int(threads))
     description = {"model": model, "stage": "cord", "purpose": "cord_source", "chain": list(chain_steps),
                    "train": roles["train"], "val": roles["val"]}
-    summary = _fit(model, "cord", chain_steps, {u: units[u] for u in roles["train"]},
-                   {u: units[u] for u in roles["val"]}, Path(out_model), out_summary,
-                   description=description, extra_files=[], boxes={}, device=device, started=started, split=None)
-    summary["purpose"] = "cord_source"
-    write_json(summary, out_summary)
-    return summary
+    return _fit(model, "cord", chain_steps, {u: units[u] for u in roles["train"]},
+                {u: units[u] for u in roles["val"]}, Path(out_model), out_summary,
+                description=description, extra_files=[], boxes={}, device=device, started=started, split=None,
+                summary_extra={"purpose": "cord_source"})
 
 
 def predict_cord_source(
