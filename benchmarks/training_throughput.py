@@ -3,7 +3,7 @@
 Synthetic preprocessed subjects (T2w, T1w, dseg, cord mask; a bright lesion in
 a cord-like tube) are written once; then :func:`spinetumor.training.train`
 runs a few epochs of one stage of a model (default: the demo cascade's lesion
-stage from ``config.yaml``; ``--preset lemay2021`` for the paper's sizes) on
+stage from ``spinetumor/demo_study.yaml``; ``--preset lemay2021`` for the paper's sizes) on
 the device Torch sees (CPU, or the GPU with bf16 autocast). Each epoch's
 ``seconds`` and ``data_seconds`` come from ``training_log.tsv``; the first
 epoch (warm-up, cache filling) is left out of the medians.
@@ -26,12 +26,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from spinetumor.modelspec import network_config, resolve_model, training_config  # noqa: E402
+from spinetumor.study import demo_study  # noqa: E402
 from spinetumor.training import TrainingSettings, record_from_prefix, train  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def write_subject(root: Path, name: str, shape: tuple[int, int, int], seed: int)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="cascade", help="a model of config.yaml or a preset")
+    parser.add_argument("--preset", default="cascade", help="a model of the demo study or a preset")
     parser.add_argument("--stage", default="lesion")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--subjects", type=int, default=6)
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    model = resolve_model(args.preset, config["models"]["definitions"])
+    model = resolve_model(args.preset, demo_study()["models"]["definitions"])
     cfg = training_config(model, args.stage)
     cfg.update(max_epochs=args.epochs, patience=args.epochs, num_workers=args.workers)
     settings = TrainingSettings.from_config(cfg)

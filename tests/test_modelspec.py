@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from conftest import REPO
 from spinetumor.chains import preset as chain_preset
 from spinetumor.inference import inference_settings
 from spinetumor.models import build_network, check_patch_divisible, resolve_spec
 from spinetumor.modelspec import PRESETS, deep_merge, inference_config, model_stages, resolve_model
+from spinetumor.study import study_models
 from spinetumor.training import TrainingSettings
 
 
@@ -61,17 +60,16 @@ def test_every_preset_builds_trains_and_infers(name):
 
 
 def test_the_demo_studys_models_resolve_and_fit_their_chains():
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    definitions = config["models"]["definitions"]
-    for name in config["models"]["run"]:
-        model = resolve_model(name, definitions)
-        steps = config["preprocessing"]["chains"][model["chain"]]["steps"]
+    study = study_models({"run": None, "definitions": {}}, {"run": [], "chains": {}}, is_demo=True)
+    for name in study.run:
+        model = resolve_model(name, study.definitions)
+        steps = study.chains[model["chain"]]["steps"]
         for stage in model_stages(model):
             spec = resolve_spec(model["stages"][stage]["network"])
             check_patch_divisible(spec, TrainingSettings.from_config(model["stages"][stage]["training"]).patch_size)
         inference_settings(inference_config(model, steps))
     # The demo entries shrink the presets but keep their architecture.
-    cascade = resolve_model("cascade", definitions)
+    cascade = resolve_model("cascade", study.definitions)
     assert cascade["type"] == "cascade" and cascade["stages"]["cord"]["network"]["base_filters"] == 8
     assert cascade["preset"] == "lemay2021"
 

@@ -272,8 +272,8 @@ def test_dry_run_with_sessions_and_per_structure_labels(tmp_path):
     })
     out = proc.stdout + proc.stderr
     counts = job_counts(out)
-    # 4 units x (lemay2021 + the default models' chains lemaydemo and stanforddemo)
-    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4 * 3
+    # 4 units x the published models' chains (lemay2021, also named by preprocessing.run, and stanford2023)
+    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4 * 2
     assert f"{results}/registration/sub-01/ses-post/anat/sub-01_ses-post_space-T2w_T1w.nii.gz" in out
     assert f"{results}/preprocessed/lemay2021/sub-03/anat/sub-03_desc-preproc_dseg.nii.gz" in out
     # The per-structure files are the label inputs of a unit.

@@ -4,6 +4,7 @@
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
@@ -11,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from spinetumor import bids as st_bids  # noqa: E402
 from spinetumor import cordsource as st_cordsource  # noqa: E402
 from spinetumor import modelspec as st_modelspec  # noqa: E402
+from spinetumor import study as st_study  # noqa: E402
 
 
 validate(config, schema=str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
@@ -20,16 +22,28 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 ENVS = str(Path(workflow.basedir) / "envs")
 IS_DEMO = config["bids_dir"] == "demo"
-BIDS_DIR = f"{RESULTS}/demo/bids" if IS_DEMO else config["bids_dir"]
+# The embedded demo dataset is written here, under the results, never under a user's bids_dir.
+DEMO_BIDS = f"{RESULTS}/demo/bids"
+BIDS_DIR = DEMO_BIDS if IS_DEMO else config["bids_dir"].rstrip("/")
 PARTICIPANTS = config["participants_tsv"] or f"{BIDS_DIR}/participants.tsv"
+if not IS_DEMO:
+    try:  # a user's raw dataset is read-only: no output may land inside it
+        st_study.check_read_only(BIDS_DIR, RESULTS)
+    except ValueError as exc:
+        raise WorkflowError(str(exc))
+
+# The models and chains of this study: the demo's CPU-sized entries only on the demo (or where named).
+STUDY = st_study.study_models(config["models"], config["preprocessing"], is_demo=IS_DEMO)
+for _note in STUDY.notes:
+    logger.info(f"spinetumor: {_note}")
 
 
 def _resolve_models():
     """The models of `models.run`, resolved over their presets (checked once, at start)."""
     resolved = {}
-    for name in dict.fromkeys(config["models"]["run"]):
+    for name in dict.fromkeys(STUDY.run):
         try:
-            resolved[name] = st_modelspec.resolve_model(name, config["models"]["definitions"])
+            resolved[name] = st_modelspec.resolve_model(name, STUDY.definitions)
         except ValueError as exc:
             raise WorkflowError(str(exc))
     return resolved
@@ -55,7 +69,7 @@ def _cord_source_model():
             raise WorkflowError("cord_mask.priority lists 'model', but models.run has no cascade; "
                                 "name one in cord_mask.model")
     try:
-        model = MODELS.get(name) or st_modelspec.resolve_model(name, config["models"]["definitions"])
+        model = MODELS.get(name) or st_modelspec.resolve_model(name, STUDY.definitions)
     except ValueError as exc:
         raise WorkflowError(f"cord_mask.model: {exc}")
     if model["type"] != "cascade":
@@ -80,7 +94,7 @@ def _chain_steps(name):
     """A chain's steps: the config's own under `chains`, else a shipped preset."""
     from spinetumor.chains import preset, validate_chain
 
-    custom = config["preprocessing"]["chains"]
+    custom = STUDY.chains
     try:
         steps = custom[name]["steps"] if name in custom else preset(name)["steps"]
         validate_chain(steps)

@@ -1,7 +1,8 @@
-# The embedded synthetic demo dataset (only when bids_dir is `demo`).
+# The embedded synthetic demo dataset, written under the results (DEMO_BIDS), never under a
+# user's bids_dir: its jobs run only when bids_dir is `demo`.
 
-DEMO_ANAT = f"{BIDS_DIR}/sub-{{demo_id}}/anat/sub-{{demo_id}}"
-DEMO_LABELS = f"{BIDS_DIR}/derivatives/labels/sub-{{demo_id}}/anat/sub-{{demo_id}}"
+DEMO_ANAT = f"{DEMO_BIDS}/sub-{{demo_id}}/anat/sub-{{demo_id}}"
+DEMO_LABELS = f"{DEMO_BIDS}/derivatives/labels/sub-{{demo_id}}/anat/sub-{{demo_id}}"
 
 
 rule demo_subject:
@@ -33,8 +34,8 @@ rule demo_subject:
 
 rule demo_dataset:
     output:
-        participants=f"{BIDS_DIR}/participants.tsv",
-        description=f"{BIDS_DIR}/dataset_description.json",
+        participants=f"{DEMO_BIDS}/participants.tsv",
+        description=f"{DEMO_BIDS}/dataset_description.json",
     params:
         bids_dir=lambda wildcards, output: demo_root(output.participants, levels=1),
         n_subjects=config["demo"]["n_subjects"],

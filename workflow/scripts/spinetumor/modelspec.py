@@ -19,7 +19,8 @@ stages, and ``postprocessing`` the post-processing settings.
 
 An entry may start from a ``preset`` and change only what differs: mappings
 are merged key by key, lists and values replace the preset's. The presets hold
-the papers' values; the demo study's smaller entries live in ``config.yaml``.
+the papers' values; the demo study's smaller entries live in ``demo_study.yaml``
+(see :mod:`spinetumor.study`).
 
 This module imports neither torch nor MONAI, so that the workflow can resolve
 models while it builds its DAG.
