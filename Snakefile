@@ -21,6 +21,7 @@ include: "workflow/rules/preprocessing.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/derivatives.smk"
 
 
 localrules:
@@ -29,6 +30,8 @@ localrules:
     splits,
     predictions,
     evaluation,
+    derivative_description,
+    dseg_lookup,
 
 
 rule all:
@@ -39,12 +42,15 @@ rule all:
         SPLITS_TSV,
         prediction_targets,
         evaluation_targets,
+        data_derivative_metadata,
+        prediction_derivative_metadata,
     default_target: True
 
 
 rule preprocess:
     input:
         preprocess_targets,
+        data_derivative_metadata,
 
 
 rule splits:
@@ -55,6 +61,7 @@ rule splits:
 rule predictions:
     input:
         prediction_targets,
+        prediction_derivative_metadata,
 
 
 rule evaluation:

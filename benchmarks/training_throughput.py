@@ -30,6 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
+from spinetumor.layout import preprocessed_file  # noqa: E402
 from spinetumor.modelspec import network_config, resolve_model, training_config  # noqa: E402
 from spinetumor.study import demo_study  # noqa: E402
 from spinetumor.training import TrainingSettings, record_from_prefix, train  # noqa: E402
@@ -48,10 +49,10 @@ def write_subject(root: Path, name: str, shape: tuple[int, int, int], seed: int)
         "T2w": rng.normal(0, 1, shape) + cord + dseg,
         "T1w": rng.normal(0, 1, shape) + 2 * dseg,
         "dseg": dseg,
-        "label-SC_mask": cord.astype(np.uint8),
+        "cord": cord.astype(np.uint8),
     }.items():
         nib.save(nib.Nifti1Image(np.asarray(data, np.float32 if kind[0] == "T" else np.uint8), affine),
-                 f"{prefix}_{kind}.nii.gz")
+                 preprocessed_file(prefix, kind))
     return prefix
 
 

@@ -13,6 +13,7 @@ import torch
 
 from conftest import write_nifti
 from spinetumor.cordmask import make_cord_mask
+from spinetumor.layout import preprocessed_file
 from spinetumor.modelruns import (
     LeakageError,
     check_no_leakage,
@@ -58,7 +59,7 @@ def write_unit(root: Path, subject: str, seed: int) -> Path:
     write_nifti(Path(f"{prefix}_T2w.nii.gz"), (rng.normal(0, 0.2, SHAPE) + cord + 2.0 * (dseg > 0)).astype(np.float32))
     write_nifti(Path(f"{prefix}_T1w.nii.gz"), (rng.normal(0, 0.2, SHAPE) + 1.5 * (dseg > 0)).astype(np.float32))
     write_nifti(Path(f"{prefix}_dseg.nii.gz"), dseg)
-    write_nifti(Path(f"{prefix}_label-SC_mask.nii.gz"), cord)
+    write_nifti(Path(preprocessed_file(prefix, "cord")), cord)
     return Path(f"{prefix}_T2w.nii.gz")
 
 

@@ -18,6 +18,7 @@ import torch
 from monai.transforms import RandAffined
 
 from conftest import REPO, write_nifti
+from spinetumor.layout import preprocessed_file
 from spinetumor.training import (
     SubjectRecord,
     TrainingSettings,
@@ -73,10 +74,10 @@ def write_subject(root: Path, subject: str, seed: int = 0, centre=(16, 16, 8)) -
         "T2w": (rng.normal(0, 0.3, SHAPE) + 2.0 * tumour).astype(np.float32),
         "T1w": (rng.normal(0, 0.3, SHAPE) + 1.0 * tumour).astype(np.float32),
         "dseg": tumour.astype(np.uint8),
-        "label-SC_mask": cord,
+        "cord": cord,
     }
     for name, data in volumes.items():
-        write_nifti(Path(f"{prefix}_{name}.nii.gz"), data)
+        write_nifti(Path(preprocessed_file(prefix, name)), data)
     return record_from_prefix(subject, prefix)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -77,6 +78,20 @@ def test_a_users_dataset_is_never_written_and_gets_the_published_methods(real_sp
     run_snakemake("preprocess", configfiles=[REAL], config={**data_only, "models": {"run": ["lemay2021"]}})
     assert (results / "preprocessed" / "lemay2021" / "sub-001" / "anat").is_dir()
     assert _fingerprint(bids) == before
+
+    # Each output folder of the data stages is a BIDS derivative that pybids indexes with the raw data.
+    for folder in ("registration", "cordmask", "labels", "preprocessed/lemay2021"):
+        description = json.loads((results / folder / "dataset_description.json").read_text())
+        assert description["DatasetType"] == "derivative", folder
+        assert description["GeneratedBy"][0]["Name"] == "spinetumor", folder
+    for folder in ("labels", "preprocessed/lemay2021"):
+        assert (results / folder / "dseg.tsv").read_text().splitlines()[1:] == [
+            "0\tbackground", "1\ttumor", "2\tedema", "3\tcavity"]
+    from bids import BIDSLayout
+
+    layout = BIDSLayout(str(bids), derivatives=[str(results / "preprocessed" / "lemay2021")], validate=False)
+    t2w = layout.get(scope="spinetumor", subject="001", desc="preproc", suffix="T2w", extension=".nii.gz")
+    assert [f.filename for f in t2w] == ["sub-001_desc-preproc_T2w.nii.gz"]
 
 
 def test_results_inside_the_raw_dataset_stop_the_study_at_start(tmp_path):

@@ -76,8 +76,10 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
         assert t2.shape == (512, 256, 32)
         assert nib.aff2axcodes(t2.affine) == ("S", "A", "R")
         np.testing.assert_allclose(np.sqrt((t2.affine[:3, :3] ** 2).sum(0)), [1.0, 1.0, 2.0], atol=1e-4)
-        for kind in ("T1w", "dseg", "label-SC_mask"):
-            other = nib.load(f"{base}_{kind}.nii.gz")
+        # BIDS entity order: label before desc.
+        cord = base.parent / f"{sub}_label-SC_desc-preproc_mask.nii.gz"
+        for name in (f"{base}_T1w.nii.gz", f"{base}_dseg.nii.gz", str(cord)):
+            other = nib.load(name)
             assert other.shape == t2.shape and np.allclose(other.affine, t2.affine, atol=1e-4)
         geometry = json.loads(Path(f"{base}_geometry.json").read_text())
         assert geometry  # the native grid is recorded
@@ -209,7 +211,7 @@ def test_real_spine_orientations_grids_and_round_trip(real_spine, tmp_path):
         t1 = nib.load(str(results / "registration" / sub / "anat" / f"{sub}_space-T2w_T1w.nii.gz"))
         assert t1.shape == t2_native.shape[:3] and np.allclose(t1.affine, t2_native.affine, atol=1e-4)
         base = results / "preprocessed" / "lemay2021" / sub / "anat" / f"{sub}_desc-preproc"
-        pre = nib.load(f"{base}_label-SC_mask.nii.gz")
+        pre = nib.load(str(base.parent / f"{sub}_label-SC_desc-preproc_mask.nii.gz"))
         assert pre.shape == (512, 256, 32) and nib.aff2axcodes(pre.affine) == ("S", "A", "R")
         from spinetumor.preprocessing import to_native
 

@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from spinetumor import bids as st_bids  # noqa: E402
 from spinetumor import cordsource as st_cordsource  # noqa: E402
+from spinetumor import derivatives as st_derivatives  # noqa: E402
+from spinetumor import layout as st_layout  # noqa: E402
 from spinetumor import modelspec as st_modelspec  # noqa: E402
 from spinetumor import study as st_study  # noqa: E402
 
@@ -114,6 +116,7 @@ wildcard_constraints:
     split=r"[0-9]+",
     stage=r"cord|lesion",
     demo_id=r"[0-9]{3}",
+    derivative=r"registration|cordmask|labels|(preprocessed|predictions)/[A-Za-z0-9]+",
 
 
 def _load_units():
@@ -177,6 +180,11 @@ PRED = f"{RESULTS}/predictions/{{model}}/split-{{split}}/{{subpath}}/anat/{{pref
 PRED_DSEG = f"{PRED}_desc-{{model}}_dseg.nii.gz"
 PRED_JSON = f"{PRED}_desc-{{model}}_dseg.json"
 PRED_CORD = f"{PRED}_label-SC_desc-{{model}}_mask.nii.gz"
+# Per derivative folder (registration, cordmask, labels, preprocessed/CHAIN, predictions/MODEL).
+DERIVATIVE_DESCRIPTION = f"{RESULTS}/{{derivative}}/dataset_description.json"
+DERIVATIVE_DSEG_TSV = f"{RESULTS}/{{derivative}}/dseg.tsv"
+DSEG_FOLDERS = r"labels|(preprocessed|predictions)/[A-Za-z0-9]+"  # the folders that hold dseg maps
+CODE_VERSION = st_derivatives.code_version(workflow.basedir)
 
 
 def raw_inputs(wildcards):
@@ -243,8 +251,9 @@ def cord_source_training_inputs(wildcards):
 def training_files(units, chain):
     """(T2w files, the other preprocessed files) that a training run reads for `units` on `chain`."""
     prefixes = [unit_path(PREPROC, u, chain=chain) for u in units]
-    others = ("T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")
-    return [f"{p}_T2w.nii.gz" for p in prefixes], [f"{p}_{kind}" for p in prefixes for kind in others]
+    t2w, *others = st_layout.PREPROC_IMAGE_KINDS
+    return ([st_layout.preprocessed_file(p, t2w) for p in prefixes],
+            [st_layout.preprocessed_file(p, kind) for p in prefixes for kind in others])
 
 
 def valid_units():
@@ -263,13 +272,43 @@ def valid_units():
 
 
 def preprocess_targets(wildcards):
-    kinds = ("T2w.nii.gz", "T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz", "geometry.json")
     return [
-        f"{unit_path(PREPROC, u, chain=chain)}_{kind}"
+        st_layout.preprocessed_file(unit_path(PREPROC, u, chain=chain), kind)
         for u in valid_units()
         for chain in CHAINS
-        for kind in kinds
+        for kind in st_layout.PREPROC_KINDS
     ]
+
+
+def derivative_purpose(folder):
+    """What a derivative folder holds, for its dataset_description.json."""
+    stage, _, name = folder.partition("/")
+    purposes = {
+        "registration": "T1w registered onto the native T2w grid (SimpleITK), with its transform and QC figure",
+        "cordmask": "spinal cord masks on the native T2w grid, with their source",
+        "labels": "lesion label maps (dseg.tsv) on the native T2w grid, from the manual labels",
+        "preprocessed": f"volumes, labels and cord masks after the preprocessing chain {name}",
+        "predictions": f"predictions of model {name} for the test units of each split, on the native T2w grid",
+    }
+    return purposes[stage]
+
+
+def derivative_metadata(folders):
+    """dataset_description.json of each folder, and dseg.tsv where it holds dseg maps."""
+    import re
+
+    files = [DERIVATIVE_DESCRIPTION.format(derivative=f) for f in folders]
+    files += [DERIVATIVE_DSEG_TSV.format(derivative=f) for f in folders if re.fullmatch(DSEG_FOLDERS, f)]
+    return files
+
+
+def data_derivative_metadata(wildcards):
+    """Metadata of the data stages' folders (registration, cord masks, labels, each chain)."""
+    return derivative_metadata(["registration", "cordmask", "labels", *(f"preprocessed/{c}" for c in CHAINS)])
+
+
+def prediction_derivative_metadata(wildcards):
+    return derivative_metadata([f"predictions/{m}" for m in MODELS])
 
 
 def registration_targets(wildcards):
@@ -435,7 +474,7 @@ def cord_cases(wildcards):
             "pred_cord": unit_path(PRED_CORD, u, model=name, split=split),
             "ref_cord": unit_path(CORD_MASK, u),
             "sidecar": unit_path(PRED_JSON, u, model=name, split=split),
-            "preproc_dseg": f"{unit_path(PREPROC, u, chain=MODELS[name]['chain'])}_dseg.nii.gz",
+            "preproc_dseg": st_layout.preprocessed_file(unit_path(PREPROC, u, chain=MODELS[name]["chain"]), "dseg"),
         }
         for name, split, u in test_predictions()
         if name in CASCADES and u.prefix not in PREDICTED_CORDS  # no reference cord: nothing to score

@@ -9,11 +9,11 @@ rule preprocess_subject:
         cord=CORD_MASK,
         validated=validated,
     output:
-        t2w=f"{PREPROC}_T2w.nii.gz",
-        t1w=f"{PREPROC}_T1w.nii.gz",
-        dseg=f"{PREPROC}_dseg.nii.gz",
-        cord=f"{PREPROC}_label-SC_mask.nii.gz",
-        geometry=f"{PREPROC}_geometry.json",
+        t2w=st_layout.preprocessed_file(PREPROC, "T2w"),
+        t1w=st_layout.preprocessed_file(PREPROC, "T1w"),
+        dseg=st_layout.preprocessed_file(PREPROC, "dseg"),
+        cord=st_layout.preprocessed_file(PREPROC, "cord"),
+        geometry=st_layout.preprocessed_file(PREPROC, "geometry"),
     params:
         steps=chain_steps,
     log:

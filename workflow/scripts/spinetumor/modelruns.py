@@ -60,6 +60,7 @@ from spinetumor.inference import (
     sliding_window,
 )
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
+from spinetumor.layout import PREPROC_IMAGE_KINDS, preprocessed_file
 from spinetumor.metrics import dice
 from spinetumor.modelspec import inference_config, model_stages, network_config, training_config
 from spinetumor.models import build_network, resolve_spec
@@ -171,7 +172,7 @@ def _resume_allowed(run_dir: Path, fingerprint: str) -> bool:
 
 
 def _unit_files(prefix: str) -> list[str]:
-    return [f"{prefix}_{kind}" for kind in ("T2w.nii.gz", "T1w.nii.gz", "dseg.nii.gz", "label-SC_mask.nii.gz")]
+    return [preprocessed_file(prefix, kind) for kind in PREPROC_IMAGE_KINDS]
 
 
 def load_trained(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -213,7 +214,7 @@ def crop_boxes(
     cfg = inference_settings(inference_config(model, chain_steps))
     rows = []
     for unit, prefix in units.items():
-        cord_img = load_nifti(f"{prefix}_label-SC_mask.nii.gz")
+        cord_img = load_nifti(preprocessed_file(prefix, "cord"))
         label = np.asarray(cord_img.dataobj) > 0
         affine = np.asarray(cord_img.affine, dtype=np.float64)
         row: dict[str, Any] = {"unit": unit, "role": roles[unit]}

@@ -63,6 +63,7 @@ from monai.utils import set_determinism
 
 from spinetumor import LABELS, __version__
 from spinetumor.io import atomic_path, load_nifti
+from spinetumor.layout import preprocessed_file
 from spinetumor.metrics import dice
 from spinetumor.models import LOSSES, build_loss, build_network, check_patch_divisible, resolve_spec
 from spinetumor.preprocessing import IMAGE_KEYS
@@ -408,17 +409,17 @@ def record_from_prefix(
         subject: Identifier for messages.
         prefix: Path up to ``_desc-preproc`` (e.g.
             ``results/preprocessed/lemay2021/sub-01/anat/sub-01_desc-preproc``);
-            the files are ``{prefix}_{T2w,T1w,dseg,label-SC_mask}.nii.gz``.
+            the files are named by :func:`spinetumor.layout.preprocessed_file`.
         crop_box: Optional ``(start, stop)`` voxel indices.
 
     Returns:
         The record (files are not opened here).
     """
     prefix = str(prefix)
-    images = {contrast: Path(f"{prefix}_{contrast}.nii.gz") for contrast in INPUTS}
+    images = {contrast: Path(preprocessed_file(prefix, contrast)) for contrast in INPUTS}
     box = None if crop_box is None else (tuple(crop_box[0]), tuple(crop_box[1]))
     return SubjectRecord(
-        subject, images, Path(f"{prefix}_dseg.nii.gz"), Path(f"{prefix}_label-SC_mask.nii.gz"), box
+        subject, images, Path(preprocessed_file(prefix, "dseg")), Path(preprocessed_file(prefix, "cord")), box
     )
 
 
