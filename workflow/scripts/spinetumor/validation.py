@@ -1,7 +1,10 @@
 """Per-subject input checks, run before any other step reads the files.
 
 Each check returns problems as ``(file, message)`` pairs so that a report can
-name the subject, the file and the problem. With ``on_invalid_input: error``
+name the subject, the file and the problem. Besides the contents, the
+geometry must be one that every tool reads alike: square voxel axes and, when
+both are set, sform and qform in agreement (nibabel and MONAI read the sform,
+SimpleITK falls back to the qform when the sform is sheared). With ``on_invalid_input: error``
 the first report with problems stops the study; with ``skip`` the subject is
 recorded as invalid and left out of every downstream step.
 """
@@ -45,6 +48,21 @@ LABEL_VALUES: dict[str, frozenset[int]] = {
 #: World-coordinate tolerance (mm) for "the label is on the image's grid".
 GRID_TOLERANCE_MM = 1e-3
 
+#: Largest cosine accepted between two voxel axes (|R^T R - I| of the unit
+#: direction columns), about 0.006 degrees from square. Real scanner headers
+#: are square to float32 precision (~1e-7); SimpleITK reads a sform sheared by
+#: 1e-4 from the sform but one sheared by 1e-3 from the qform, while nibabel
+#: and MONAI always use the sform, so anything looser would let the tools
+#: place the voxels differently.
+ORTHOGONALITY_TOLERANCE = 1e-4
+
+#: Largest disagreement accepted between a coded sform and a coded qform:
+#: a hundredth of a millimetre (origin, voxel sizes) and of a degree (axes),
+#: far below any voxel yet far above float32 storage noise (~1e-5 mm, 1e-5
+#: degrees). SimpleITK may read one and nibabel/MONAI the other.
+XFORM_TOLERANCE_MM = 0.01
+XFORM_TOLERANCE_DEG = 0.01
+
 Problem = tuple[str, str]
 
 
@@ -70,11 +88,60 @@ def _load_array(path: str) -> tuple[Any, np.ndarray | None, list[Problem]]:
     return img, data.reshape(shape[:3]), []
 
 
-def _check_geometry(path: str, affine: np.ndarray) -> list[Problem]:
+def _check_geometry(path: str, img: Any) -> list[Problem]:
+    """A usable voxel-to-world matrix that every tool of the pipeline reads alike.
+
+    nibabel and MONAI use the sform when it is coded; SimpleITK falls back to
+    the qform when the sform is sheared. So the matrix must have square axes,
+    and a coded qform must agree with a coded sform.
+    """
+    affine = img.affine
     sizes = voxel_sizes(affine)
     if not np.all(np.isfinite(affine)) or np.any(sizes < 1e-6) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         return [(path, f"degenerate voxel-to-world matrix (voxel sizes {np.round(sizes, 4).tolist()})")]
-    return []
+    problems = []
+    directions = affine[:3, :3] / sizes
+    shear = float(np.abs(directions.T @ directions - np.eye(3)).max())
+    if shear > ORTHOGONALITY_TOLERANCE:
+        degrees = 90.0 - np.degrees(np.arccos(min(shear, 1.0)))
+        problems.append((path, (
+            f"voxel axes are not orthogonal (sheared voxel-to-world matrix: largest axis cosine {shear:.3g}, "
+            f"{degrees:.3g} degrees from square; tolerance {ORTHOGONALITY_TOLERANCE:g}): SimpleITK would read the "
+            "qform instead while nibabel and MONAI use the sform; resample the image onto an orthogonal grid"
+        )))
+    header = img.header
+    sform, sform_code = header.get_sform(coded=True)
+    qform, qform_code = header.get_qform(coded=True)
+    if sform is not None and qform is not None:
+        disagreement = _xform_disagreement(sform, qform)
+        if disagreement:
+            problems.append((path, (
+                f"sform (code {int(sform_code)}) and qform (code {int(qform_code)}) disagree ({disagreement}; "
+                f"tolerance {XFORM_TOLERANCE_MM:g} mm, {XFORM_TOLERANCE_DEG:g} degrees): tools that read the qform "
+                "and those that read the sform would place the voxels differently; make them equal or unset one"
+            )))
+    return problems
+
+
+def _xform_disagreement(sform: np.ndarray, qform: np.ndarray) -> str:
+    """How far two voxel-to-world matrices differ beyond tolerance ('' when they agree)."""
+    found = []
+    s_sizes, q_sizes = voxel_sizes(sform), voxel_sizes(qform)
+    s_dirs, q_dirs = sform[:3, :3] / s_sizes, qform[:3, :3] / q_sizes
+    if np.sign(np.linalg.det(s_dirs)) != np.sign(np.linalg.det(q_dirs)):
+        found.append("one is the mirror image of the other")
+    else:
+        cos_angle = (np.trace(s_dirs.T @ q_dirs) - 1.0) / 2.0
+        angle = float(np.degrees(np.arccos(np.clip(cos_angle, -1.0, 1.0))))
+        if angle > XFORM_TOLERANCE_DEG:
+            found.append(f"axes rotated by {angle:.3g} degrees")
+    shift = float(np.linalg.norm(sform[:3, 3] - qform[:3, 3]))
+    if shift > XFORM_TOLERANCE_MM:
+        found.append(f"origins {shift:.3g} mm apart")
+    size_diff = float(np.abs(s_sizes - q_sizes).max())
+    if size_diff > XFORM_TOLERANCE_MM:
+        found.append(f"voxel sizes {np.round(s_sizes, 4).tolist()} vs {np.round(q_sizes, 4).tolist()} mm")
+    return ", ".join(found)
 
 
 def check_image(path: str) -> tuple[Any, list[Problem]]:
@@ -89,7 +156,7 @@ def check_image(path: str) -> tuple[Any, list[Problem]]:
     img, data, problems = _load_array(path)
     if data is None:
         return img, problems
-    problems += _check_geometry(path, img.affine)
+    problems += _check_geometry(path, img)
     if data.dtype.kind == "f":
         n_bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
         if n_bad:
@@ -113,6 +180,9 @@ def check_label(path: str, kind: str, reference: Any | None) -> list[Problem]:
     """
     img, data, problems = _load_array(path)
     if data is None:
+        return problems
+    problems += _check_geometry(path, img)
+    if problems:
         return problems
     if reference is not None:
         if img.shape[:3] != reference.shape[:3]:
