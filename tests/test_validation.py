@@ -14,6 +14,7 @@ from spinetumor.validation import (
     InvalidInputError,
     check_image,
     check_label,
+    lesion_warnings,
     run_validation,
     summarize_reports,
     valid_prefixes,
@@ -193,3 +194,40 @@ def test_real_scanner_headers_pass_the_geometry_checks(real_spine):
     assert len(files) == 9
     assert [(f, check_image(f)[1]) for f in files] == [(f, []) for f in files]
 
+
+def test_empty_lesion_label_of_a_unit_not_declared_healthy_is_a_warning(tmp_path):
+    empty = write_nifti(tmp_path / "sub-01_T2w_dseg.nii.gz", np.zeros((6, 6, 3), np.uint8))
+    unit = _unit(tmp_path)
+    unit["labels"]["dseg"] = str(empty)
+    report = run_validation({**unit, "healthy": False}, tmp_path / "tumour.json", on_invalid="error")
+    assert report["valid"]
+    warning = (f"lesion label is empty, but sub-01 is not declared healthy (labels.lesions.healthy): "
+               "it counts as a subject without tumour in every metric")
+    assert report["warnings"] == [{"file": str(empty), "warning": warning}]
+    other = tmp_path / "other"
+    other.mkdir()
+    healthy = _unit(other, subject="02", prefix="sub-02", healthy=True)
+    healthy["labels"]["dseg"] = str(empty)
+    assert run_validation(healthy, tmp_path / "healthy.json", on_invalid="error")["warnings"] == []
+    summarize_reports([str(tmp_path / "tumour.json"), str(tmp_path / "healthy.json")],
+                      tmp_path / "validation.tsv", tmp_path / "excluded.tsv")
+    table = pd.read_csv(tmp_path / "validation.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert table[["prefix", "valid", "n_warnings", "warnings"]].to_dict("records") == [
+        {"prefix": "sub-01", "valid": "True", "n_warnings": "1", "warnings": f"{empty}: {warning}"},
+        {"prefix": "sub-02", "valid": "True", "n_warnings": "0", "warnings": "n/a"},
+    ]
+    # A lesion voxel: no warning.
+    dseg = np.zeros((6, 6, 3), np.uint8)
+    dseg[2, 2, 1] = 1
+    unit["labels"]["dseg"] = str(write_nifti(tmp_path / "lesion.nii.gz", dseg))
+    assert lesion_warnings(unit) == []
+
+
+def test_invalid_folders_are_listed_with_the_excluded_units(tmp_path):
+    run_validation(_unit(tmp_path), tmp_path / "good.json", on_invalid="skip")
+    folder = {"subject": "sub-c-d", "session": "n/a", "file": "/data/sub-c-d", "reason": "folder label 'c-d' ..."}
+    summarize_reports([str(tmp_path / "good.json")], tmp_path / "validation.tsv", tmp_path / "excluded.tsv",
+                      invalid_folders=[folder])
+    excluded = pd.read_csv(tmp_path / "excluded.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert excluded.to_dict("records") == [folder]
+    assert valid_prefixes(tmp_path / "validation.tsv") == ["sub-01"]

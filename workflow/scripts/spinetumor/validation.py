@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "InvalidInputError",
     "check_image",
     "check_label",
+    "lesion_warnings",
     "validate_unit",
     "format_problems",
     "run_validation",
@@ -62,6 +63,9 @@ ORTHOGONALITY_TOLERANCE = 1e-4
 #: degrees). SimpleITK may read one and nibabel/MONAI the other.
 XFORM_TOLERANCE_MM = 0.01
 XFORM_TOLERANCE_DEG = 0.01
+
+#: Label kinds that hold lesions (the rest are cord labels).
+LESION_KINDS: frozenset[str] = frozenset({"dseg", "tumor", "edema", "cavity"})
 
 Problem = tuple[str, str]
 
@@ -234,6 +238,28 @@ def validate_unit(unit: Mapping[str, Any], *, require_cord: bool = True) -> list
     return problems
 
 
+def lesion_warnings(unit: Mapping[str, Any]) -> list[Problem]:
+    """Warn when a unit not declared healthy has lesion labels without any lesion voxel.
+
+    Such a unit counts as tumour-free in every metric; it is kept (an empty
+    map can be right, e.g. after a resection) but the study says so.
+
+    Args:
+        unit: :meth:`spinetumor.bids.Unit.as_dict` of a unit whose labels
+            passed :func:`validate_unit`.
+
+    Returns:
+        ``[]``, or one warning naming the lesion file(s).
+    """
+    files = sorted(path for kind, path in unit.get("labels", {}).items() if kind in LESION_KINDS)
+    if unit.get("healthy") or not files:
+        return []
+    if any(np.any(np.asanyarray(load_nifti(path).dataobj)) for path in files):
+        return []
+    return [(", ".join(files), f"lesion label is empty, but {unit['prefix']} is not declared healthy "
+             "(labels.lesions.healthy): it counts as a subject without tumour in every metric")]
+
+
 def format_problems(prefix: str, problems: list[Problem]) -> str:
     """One line per problem: ``sub-01: path/file.nii.gz: what is wrong``."""
     return "\n".join(f"{prefix}: {f}: {msg}" if f else f"{prefix}: {msg}" for f, msg in problems)
@@ -256,7 +282,8 @@ def run_validation(
         require_cord: See :func:`validate_unit`.
 
     Returns:
-        The report: unit fields plus ``valid`` and ``problems``.
+        The report: unit fields plus ``valid``, ``problems`` and
+        ``warnings`` (see :func:`lesion_warnings`; they never stop the study).
 
     Raises:
         InvalidInputError: problems were found and ``on_invalid`` is ``error``.
@@ -265,7 +292,15 @@ def run_validation(
     if on_invalid not in ("error", "skip"):
         raise ValueError(f"on_invalid_input: {on_invalid!r} is neither 'error' nor 'skip'")
     problems = validate_unit(unit, require_cord=require_cord)
-    report = {**unit, "valid": not problems, "problems": [{"file": f, "problem": p} for f, p in problems]}
+    warnings = [] if problems else lesion_warnings(unit)
+    report = {
+        **unit,
+        "valid": not problems,
+        "problems": [{"file": f, "problem": p} for f, p in problems],
+        "warnings": [{"file": f, "warning": w} for f, w in warnings],
+    }
+    if warnings:
+        log.warning("%s", format_problems(unit["prefix"], warnings))
     if problems:
         message = format_problems(unit["prefix"], problems)
         if on_invalid == "error":
@@ -277,23 +312,34 @@ def run_validation(
     return report
 
 
-def summarize_reports(reports: list[str], table_path: str | Path, excluded_path: str | Path) -> pd.DataFrame:
+def summarize_reports(
+    reports: list[str],
+    table_path: str | Path,
+    excluded_path: str | Path,
+    *,
+    invalid_folders: Iterable[Mapping[str, str]] = (),
+) -> pd.DataFrame:
     """Gather per-unit validation reports into the study's two tables.
 
     Args:
         reports: JSON reports written by :func:`run_validation`.
         table_path: TSV of every unit (``subject``, ``session``, ``prefix``,
-            ``valid``, ``n_problems``).
+            ``valid``, ``n_problems``, ``n_warnings``, ``warnings``).
         excluded_path: TSV of the units left out, one row per problem
             (``subject``, ``session``, ``file``, ``reason``); header only
             when every unit is valid.
+        invalid_folders: Rows of the same four columns for the ``sub-*`` and
+            ``ses-*`` folders that are no unit
+            (:func:`spinetumor.bids.invalid_folders`).
 
     Returns:
         The table of every unit.
     """
+    folders = [dict(row) for row in invalid_folders]
     units, excluded = [], []
     for path in reports:
         report = json.loads(Path(path).read_text())
+        warnings = report.get("warnings", [])
         units.append(
             {
                 "subject": f"sub-{report['subject']}",
@@ -301,6 +347,8 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
                 "prefix": report["prefix"],
                 "valid": bool(report["valid"]),
                 "n_problems": len(report["problems"]),
+                "n_warnings": len(warnings),
+                "warnings": "; ".join(f"{w['file']}: {w['warning']}" for w in warnings) or "n/a",
             }
         )
         for problem in report["problems"]:
@@ -312,14 +360,16 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
                     "reason": problem["problem"],
                 }
             )
-    table = pd.DataFrame(units, columns=["subject", "session", "prefix", "valid", "n_problems"])
+    excluded += folders
+    columns = ["subject", "session", "prefix", "valid", "n_problems", "n_warnings", "warnings"]
+    table = pd.DataFrame(units, columns=columns)
     excluded_table = pd.DataFrame(excluded, columns=["subject", "session", "file", "reason"])
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     with atomic_path(excluded_path) as tmp:
         excluded_table.to_csv(tmp, sep="\t", index=False)
     n_bad = int((~table["valid"]).sum()) if len(table) else 0
-    log.info("%d units validated, %d left out", len(table), n_bad)
+    log.info("%d units validated, %d left out, %d folders not read", len(table), n_bad, len(folders))
     return table
 
 
