@@ -166,7 +166,10 @@ def test_missing_lesion_label_is_invalid_unless_declared_healthy(tmp_path):
     )
     # Without a declaring column nobody is healthy; the message says where a declaration would go.
     (u1, *_) = discover_units(root, CONTRASTS, LABELS_DSEG, participants_tsv=tsv, healthy_column="diagnosis")
-    assert f"no 'diagnosis' value in {tsv} (no 'diagnosis' column)" in u1.problems[0]
+    assert f"no 'diagnosis' value in {tsv}: no 'diagnosis' column (columns: participant_id, pathology);" in u1.problems[0]
+    tsv.unlink()
+    (u1, *_) = discover_units(root, CONTRASTS, LABELS_DSEG, participants_tsv=tsv, healthy_column="pathology")
+    assert f"no 'pathology' value in {tsv}: participants table not found;" in u1.problems[0]
     # A study without lesion labels declares every unit healthy.
     none = {**LABELS_DSEG, "lesions": {"format": "none"}}
     assert all(u.healthy and not u.problems for u in discover_units(root, CONTRASTS, none))

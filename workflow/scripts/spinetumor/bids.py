@@ -342,28 +342,28 @@ class _HealthDeclaration:
 
     @classmethod
     def from_config(cls, labels_cfg, participants_tsv, column) -> _HealthDeclaration:
+        """Read the declaration; a missing table or column declares nobody (and says so)."""
         lesions = labels_cfg.get("lesions", {})
         values = frozenset(str(v).strip().casefold() for v in lesions.get("healthy", {}).get("values", ()))
         table: dict[str, str | None] = {}
         source = "no participants table"
         if participants_tsv is not None and column is not None:
             source = f"{participants_tsv}"
-            if Path(participants_tsv).exists():
-                participants = read_participants(participants_tsv)
-                if column in participants.columns:
-                    table = {pid: (None if v != v else str(v)) for pid, v in participants[column].items()}
-                else:
-                    source = f"{participants_tsv} (no {column!r} column)"
-            else:
-                source = f"{participants_tsv} (not found)"
+            try:
+                participants = read_participants(participants_tsv, column)
+                table = {pid: (None if v != v else str(v)) for pid, v in participants[column].items()}
+            except (FileNotFoundError, ValueError) as exc:  # reported with each unit it leaves undeclared
+                source = str(exc)  # "<path>: no 'x' column (columns: ...)", "<path>: participants table not found"
         return cls(lesions.get("format", "dseg") == "none", column, values, table, source)
 
     def healthy(self, participant_id: str) -> bool:
+        """Whether the participant is declared healthy."""
         if self.no_lesion_labels:
             return True
         return is_healthy(self.table.get(participant_id), self.values)
 
     def why_not(self, participant_id: str) -> str:
+        """Why the participant is not declared healthy, for a problem message."""
         value = self.table.get(participant_id)
         if self.column is None:
             where = "no participants.tsv column is configured (labels.lesions.healthy.column)"
