@@ -102,6 +102,9 @@ wildcard_constraints:
     demo_id=r"[0-9]{3}",
 
 
+BIDS_SELECTION = {k: config["bids"][k] for k in ("include_subjects", "exclude_subjects", "sessions")}
+
+
 def _load_units():
     """Index the dataset once per workflow start (the demo's units come from config)."""
     if IS_DEMO:
@@ -117,7 +120,6 @@ def _load_units():
                                   participants_tsv=PARTICIPANTS, healthy_column=healthy_column)
 
 
-BIDS_SELECTION = {k: config["bids"][k] for k in ("include_subjects", "exclude_subjects", "sessions")}
 UNITS = {unit.prefix: unit for unit in _load_units()}
 # sub-*/ses-* folders that are not BIDS labels: no unit, listed in excluded_subjects.tsv with `skip`.
 INVALID_FOLDERS = [] if IS_DEMO else st_bids.invalid_folders(BIDS_DIR, **BIDS_SELECTION)
