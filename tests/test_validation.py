@@ -14,6 +14,7 @@ from spinetumor.validation import (
     InvalidInputError,
     check_image,
     check_label,
+    lesion_warnings,
     run_validation,
     summarize_reports,
     valid_prefixes,
@@ -126,3 +127,107 @@ def test_skip_mode_records_and_summaries(tmp_path):
 def test_unknown_mode_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="neither 'error' nor 'skip'"):
         run_validation(_unit(tmp_path), tmp_path / "r.json", on_invalid="warn")
+
+
+def _with_xforms(path, data, sform, qform):
+    """Write `data` with the given sform and qform (code 1 each; None = not set)."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, sform if sform is not None else qform)
+    img.set_sform(sform, code=1 if sform is not None else 0)
+    img.set_qform(qform, code=1 if qform is not None else 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(img, str(path))
+    return str(path)
+
+
+def _rotation_z(degrees):
+    theta = np.radians(degrees)
+    rot = np.eye(4)
+    rot[:2, :2] = [[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]
+    return rot
+
+
+def test_sheared_voxel_axes_are_rejected_naming_the_file(tmp_path):
+    data = np.ones((6, 6, 3), np.float32)
+    sheared = np.diag([0.5, 0.5, 3.0, 1.0])
+    sheared[0, 1] = 0.05  # axis 1 leans 5.7 degrees towards axis 0
+    path = _with_xforms(tmp_path / "sheared.nii.gz", data, sheared, None)
+    problems = check_image(path)[1]
+    assert len(problems) == 1 and problems[0][0] == path
+    assert problems[0][1].startswith("voxel axes are not orthogonal (sheared voxel-to-world matrix: largest axis "
+                                     "cosine 0.0995, 5.71 degrees from square; tolerance 0.0001)")
+    # The same shear on a label is rejected too (a tool could read it on another grid).
+    assert "voxel axes are not orthogonal" in check_label(path, "dseg", None)[0][1]
+    # float32-level deviations of real headers pass.
+    sheared[0, 1] = 1e-6
+    assert check_image(_with_xforms(tmp_path / "fine.nii.gz", data, sheared, None))[1] == []
+
+
+def test_sform_and_qform_that_disagree_are_rejected(tmp_path):
+    data = np.ones((6, 6, 3), np.float32)
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    shifted = affine.copy()
+    shifted[:3, 3] = [2.0, 0.0, 0.0]
+    path = _with_xforms(tmp_path / "shifted.nii.gz", data, affine, shifted)
+    assert check_image(path)[1] == [(path, (
+        "sform (code 1) and qform (code 1) disagree (origins 2 mm apart; tolerance 0.01 mm, 0.01 degrees): tools "
+        "that read the qform and those that read the sform would place the voxels differently; make them equal "
+        "or unset one"))]
+    rotated = _with_xforms(tmp_path / "rotated.nii.gz", data, affine, _rotation_z(1.0) @ affine)
+    assert "disagree (axes rotated by 1 degrees;" in check_image(rotated)[1][0][1]
+    mirrored = _with_xforms(tmp_path / "mirrored.nii.gz", data, affine, np.diag([-1.0, 1.0, 1.0, 1.0]) @ affine)
+    assert "one is the mirror image of the other" in check_image(mirrored)[1][0][1]
+    # Within tolerance, or with only one of them set, nothing to say.
+    tiny = affine.copy()
+    tiny[:3, 3] = [0.001, 0.0, 0.0]
+    assert check_image(_with_xforms(tmp_path / "tiny.nii.gz", data, affine, _rotation_z(0.001) @ tiny))[1] == []
+    assert check_image(_with_xforms(tmp_path / "qonly.nii.gz", data, None, shifted))[1] == []
+    # In a unit's report the problem names the unit and the file.
+    unit = _unit(tmp_path, t1w=path)
+    with pytest.raises(InvalidInputError, match=f"sub-01: {path}: sform \\(code 1\\) and qform \\(code 1\\) disagree"):
+        run_validation(unit, tmp_path / "report.json", on_invalid="error")
+
+
+def test_real_scanner_headers_pass_the_geometry_checks(real_spine):
+    files = sorted(str(p) for p in real_spine.rglob("*.nii.gz"))
+    assert len(files) == 9
+    assert [(f, check_image(f)[1]) for f in files] == [(f, []) for f in files]
+
+
+def test_empty_lesion_label_of_a_unit_not_declared_healthy_is_a_warning(tmp_path):
+    empty = write_nifti(tmp_path / "sub-01_T2w_dseg.nii.gz", np.zeros((6, 6, 3), np.uint8))
+    unit = _unit(tmp_path)
+    unit["labels"]["dseg"] = str(empty)
+    report = run_validation({**unit, "healthy": False}, tmp_path / "tumour.json", on_invalid="error")
+    assert report["valid"]
+    warning = (f"lesion label is empty, but sub-01 is not declared healthy (labels.lesions.healthy): "
+               "it counts as a subject without tumour in every metric")
+    assert report["warnings"] == [{"file": str(empty), "warning": warning}]
+    other = tmp_path / "other"
+    other.mkdir()
+    healthy = _unit(other, subject="02", prefix="sub-02", healthy=True)
+    healthy["labels"]["dseg"] = str(empty)
+    assert run_validation(healthy, tmp_path / "healthy.json", on_invalid="error")["warnings"] == []
+    summarize_reports([str(tmp_path / "tumour.json"), str(tmp_path / "healthy.json")],
+                      tmp_path / "validation.tsv", tmp_path / "excluded.tsv")
+    table = pd.read_csv(tmp_path / "validation.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert table[["prefix", "valid", "n_warnings", "warnings"]].to_dict("records") == [
+        {"prefix": "sub-01", "valid": "True", "n_warnings": "1", "warnings": f"{empty}: {warning}"},
+        {"prefix": "sub-02", "valid": "True", "n_warnings": "0", "warnings": "n/a"},
+    ]
+    # A lesion voxel: no warning.
+    dseg = np.zeros((6, 6, 3), np.uint8)
+    dseg[2, 2, 1] = 1
+    unit["labels"]["dseg"] = str(write_nifti(tmp_path / "lesion.nii.gz", dseg))
+    assert lesion_warnings(unit) == []
+
+
+def test_invalid_folders_are_listed_with_the_excluded_units(tmp_path):
+    run_validation(_unit(tmp_path), tmp_path / "good.json", on_invalid="skip")
+    folder = {"subject": "sub-c-d", "session": "n/a", "file": "/data/sub-c-d", "reason": "folder label 'c-d' ..."}
+    summarize_reports([str(tmp_path / "good.json")], tmp_path / "validation.tsv", tmp_path / "excluded.tsv",
+                      invalid_folders=[folder])
+    excluded = pd.read_csv(tmp_path / "excluded.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert excluded.to_dict("records") == [folder]
+    assert valid_prefixes(tmp_path / "validation.tsv") == ["sub-01"]

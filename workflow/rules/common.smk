@@ -119,6 +119,9 @@ wildcard_constraints:
     derivative=r"registration|cordmask|labels|(preprocessed|predictions)/[A-Za-z0-9]+",
 
 
+BIDS_SELECTION = {k: config["bids"][k] for k in ("include_subjects", "exclude_subjects", "sessions")}
+
+
 def _load_units():
     """Index the dataset once per workflow start (the demo's units come from config)."""
     if IS_DEMO:
@@ -126,18 +129,24 @@ def _load_units():
 
         ids = [subject_id(i) for i in range(1, config["demo"]["n_subjects"] + 1)]
         return st_bids.demo_units(BIDS_DIR, ids)
-    selection = {k: config["bids"][k] for k in ("include_subjects", "exclude_subjects", "sessions")}
     contrasts = {"T2w": config["bids"]["T2w"], "T1w": config["bids"]["T1w"]}
-    return st_bids.discover_units(BIDS_DIR, contrasts, config["labels"], **selection)
+    # null: the tumour-type column of the evaluation declares healthy subjects too
+    healthy = config["labels"]["lesions"]["healthy"]
+    healthy_column = healthy["column"] or config["evaluation"]["pathology_column"]
+    return st_bids.discover_units(BIDS_DIR, contrasts, config["labels"], **BIDS_SELECTION,
+                                  participants_tsv=PARTICIPANTS, healthy_column=healthy_column)
 
 
 UNITS = {unit.prefix: unit for unit in _load_units()}
-if not UNITS:
-    raise WorkflowError(f"bids_dir {BIDS_DIR}: no subject with a T2w image matches the configured entities")
+# sub-*/ses-* folders that are not BIDS labels: no unit, listed in excluded_subjects.tsv with `skip`.
+INVALID_FOLDERS = [] if IS_DEMO else st_bids.invalid_folders(BIDS_DIR, **BIDS_SELECTION)
 if config["on_invalid_input"] == "error":
     _indexing_problems = [f"{p}: {msg}" for p, u in UNITS.items() for msg in u.problems]
+    _indexing_problems += [f"{row['file']}: {row['reason']}" for row in INVALID_FOLDERS]
     if _indexing_problems:
         raise WorkflowError("invalid input (on_invalid_input: error):\n" + "\n".join(_indexing_problems))
+if not UNITS:
+    raise WorkflowError(f"bids_dir {BIDS_DIR}: no subject with a T2w image matches the configured entities")
 
 
 def unit(wildcards):
@@ -208,7 +217,7 @@ def t1w_of(wildcards):
 
 
 def lesion_label_files(wildcards):
-    """Lesion label files of a unit (none for a healthy subject)."""
+    """Lesion label files of a unit (none only for a unit declared healthy: see `Unit.healthy`)."""
     labels = unit(wildcards).labels
     return {k: v for k, v in labels.items() if k in ("dseg", "tumor", "edema", "cavity")}
 

@@ -32,6 +32,8 @@ checkpoint summarize_validation:
     output:
         table=VALIDATION_TABLE,
         excluded=EXCLUDED_TABLE,
+    params:
+        invalid_folders=INVALID_FOLDERS,
     log:
         f"{LOGS}/validation/summary.log",
     benchmark:

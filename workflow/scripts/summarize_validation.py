@@ -1,4 +1,5 @@
 """Gather the per-subject validation reports into the study's tables."""
 from spinetumor import smk, validation
 
-smk.run(snakemake, validation.summarize_reports, list(snakemake.input.reports), snakemake.output.table, snakemake.output.excluded)
+smk.run(snakemake, validation.summarize_reports, list(snakemake.input.reports), snakemake.output.table,
+        snakemake.output.excluded, invalid_folders=snakemake.params.invalid_folders)

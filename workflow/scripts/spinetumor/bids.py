@@ -6,6 +6,17 @@ are indexed with pybids (entities chosen by config); label files live in a
 derivative folder whose naming varies between groups (one ``dseg`` map, or
 one binary file per structure as in ivadomed), so they are located with
 path templates from config.
+
+Subject and session labels are read from the folder names, not from pybids'
+entity parse: pybids cuts a label at its first non-alphanumeric character
+(``sub-c-d`` would become subject ``c``), so a file is only attributed to the
+unit whose folders hold it, and a ``sub-*``/``ses-*`` folder whose label is not
+alphanumeric is reported by :func:`invalid_folders`.
+
+A unit without any lesion label file is healthy only when declared so: its
+value in a ``participants.tsv`` column is one of the configured healthy
+values, or the study has no lesion labels (``labels.lesions.format: none``).
+Any other unit without a lesion file is invalid input.
 """
 
 from __future__ import annotations
@@ -22,6 +33,9 @@ __all__ = [
     "Unit",
     "discover_units",
     "demo_units",
+    "invalid_folders",
+    "is_bids_label",
+    "is_healthy",
     "resolve_label_paths",
     "read_participants",
 ]
@@ -45,7 +59,10 @@ class Unit:
         t1w: Path of the T1w image, or ``None`` if none matched.
         labels: Label files found, keyed by ``dseg``, ``tumor``, ``edema``,
             ``cavity``, ``cord`` or ``centerline``.
-        problems: Problems found while indexing (missing or ambiguous files).
+        problems: Problems found while indexing (missing or ambiguous files,
+            a missing lesion label).
+        healthy: Declared healthy (``participants.tsv`` or lesion format
+            ``none``): no lesion label is expected.
     """
 
     subject: str
@@ -54,6 +71,7 @@ class Unit:
     t1w: str | None
     labels: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    healthy: bool = False
 
     @property
     def participant_id(self) -> str:
@@ -80,6 +98,7 @@ class Unit:
             "t1w": self.t1w,
             "labels": dict(self.labels),
             "problems": list(self.problems),
+            "healthy": self.healthy,
         }
 
 
@@ -165,6 +184,8 @@ def discover_units(
     include_subjects: Iterable[str] = (),
     exclude_subjects: Iterable[str] = (),
     sessions: Iterable[str] = (),
+    participants_tsv: str | os.PathLike[str] | None = None,
+    healthy_column: str | None = None,
 ) -> list[Unit]:
     """Index a BIDS dataset once and return its units.
 
@@ -173,16 +194,25 @@ def discover_units(
         contrasts: ``{"T2w": {...}, "T1w": {...}}`` pybids entity filters
             (e.g. ``suffix``, ``ceagent``, ``acquisition``); ``null`` means
             "not filtered".
-        labels_cfg: The ``labels`` config section (folder and templates).
+        labels_cfg: The ``labels`` config section (folder, templates, and
+            ``lesions.healthy.values``).
         include_subjects: Subject labels (with or without ``sub-``) to keep;
             empty keeps all.
         exclude_subjects: Subject labels to leave out.
         sessions: Session labels to keep; empty keeps all.
+        participants_tsv: The participants table that declares healthy
+            subjects (a missing file declares none).
+        healthy_column: Its column whose value, when one of
+            ``labels.lesions.healthy.values``, declares a subject healthy;
+            ``None``: no subject is declared healthy by the table.
 
     Returns:
         Units sorted by subject and session. A unit whose files are missing
-        or ambiguous is returned with its ``problems`` filled, so that the
-        caller decides whether that stops the study or skips the subject.
+        or ambiguous, or that has no lesion label without being declared
+        healthy, is returned with its ``problems`` filled, so that the caller
+        decides whether that stops the study or skips the subject. Files in
+        a folder whose label is not alphanumeric belong to no unit (see
+        :func:`invalid_folders`).
 
     Raises:
         FileNotFoundError: ``bids_dir`` is not a folder.
@@ -200,6 +230,7 @@ def discover_units(
     wanted_sessions = {_strip(s, "ses-") for s in sessions}
     labels_dir = root / labels_cfg.get("dir", "derivatives/labels")
     templates = label_templates(labels_cfg)
+    health = _HealthDeclaration.from_config(labels_cfg, participants_tsv, healthy_column)
 
     # One query per contrast, grouped here: a query per subject costs ~0.1 s,
     # which is 40 s of every Snakemake start on a 343-subject study.
@@ -210,13 +241,16 @@ def discover_units(
             # Parsed from the name: BIDSFile.get_entities() costs a database query per file.
             entities = layout.parse_file_entities(path)
             key = (str(entities["subject"]), entities.get("session"))
-            found[contrast].setdefault(key, []).append(path)
+            # pybids cuts labels at the first non-alphanumeric character: a file of
+            # sub-c-d/ parses as subject c. Only the unit's own folders count.
+            if _in_unit_folder(root, path, *key):
+                found[contrast].setdefault(key, []).append(path)
     keys = set(found["T2w"]) | set(found["T1w"])
     # Subjects without any T2w/T1w match still become units (with problems). Their
     # sub-* folders are listed directly: layout.get_subjects() walks every indexed
     # file's entities, ~1.5 s of each Snakemake start on 343 subjects.
     with_files = {k[0] for k in keys}
-    subject_dirs = {p.name[4:] for p in root.glob("sub-*") if p.is_dir() and p.name[4:].isascii() and p.name[4:].isalnum()}
+    subject_dirs = {p.name[4:] for p in root.glob("sub-*") if p.is_dir() and is_bids_label(p.name[4:])}
     keys |= {(s, None) for s in subject_dirs - with_files}
 
     units: list[Unit] = []
@@ -225,14 +259,130 @@ def discover_units(
             continue
         if session is not None and wanted_sessions and session not in wanted_sessions:
             continue
-        units.append(_make_unit(found, subject, session, labels_dir, templates))
+        units.append(_make_unit(found, subject, session, labels_dir, templates, health))
     missing = wanted - {u.subject for u in units}
     if missing:
         log.warning("include_subjects: not found in %s: %s", root, ", ".join(sorted(missing)))
     return units
 
 
-def _make_unit(found, subject, session, labels_dir, templates) -> Unit:
+def is_bids_label(label: str) -> bool:
+    """Whether a subject or session label is a BIDS label (ASCII letters and digits only)."""
+    return bool(label) and label.isascii() and label.isalnum()
+
+
+def _in_unit_folder(root: Path, path: str, subject: str, session: str | None) -> bool:
+    """Whether ``path`` lies in the folder of the unit its name was parsed as."""
+    parts = Path(os.path.relpath(path, root)).parts
+    folders = [f"sub-{subject}"] + ([f"ses-{session}"] if session else [])
+    return list(parts[: len(folders)]) == folders
+
+
+def invalid_folders(
+    bids_dir: str | os.PathLike[str],
+    *,
+    include_subjects: Iterable[str] = (),
+    exclude_subjects: Iterable[str] = (),
+    sessions: Iterable[str] = (),
+) -> list[dict[str, str]]:
+    """The ``sub-*`` and ``ses-*`` folders whose label is not a BIDS label.
+
+    Their files belong to no unit (pybids would attribute them to the label
+    cut at the first non-alphanumeric character). A folder left out by the
+    subject or session selection is not reported.
+
+    Args:
+        bids_dir: Root of the raw BIDS dataset.
+        include_subjects: As in :func:`discover_units`, compared with the
+            whole folder label (e.g. ``c-d`` for ``sub-c-d``).
+        exclude_subjects: As in :func:`discover_units`.
+        sessions: As in :func:`discover_units`.
+
+    Returns:
+        One row per folder, as in ``excluded_subjects.tsv``: ``subject``
+        (``sub-<label>``), ``session`` (label or ``n/a``), ``file`` (the
+        folder) and ``reason``.
+    """
+    root = Path(bids_dir)
+    wanted = {_strip(s, "sub-") for s in include_subjects}
+    unwanted = {_strip(s, "sub-") for s in exclude_subjects}
+    wanted_sessions = {_strip(s, "ses-") for s in sessions}
+    rows = []
+    for folder in sorted(p for p in root.glob("sub-*") if p.is_dir()):
+        subject = folder.name[4:]
+        if (wanted and subject not in wanted) or subject in unwanted:
+            continue
+        if not is_bids_label(subject):
+            rows.append(_folder_row(folder, folder.name, "n/a", subject))
+            continue
+        for ses_folder in sorted(p for p in folder.glob("ses-*") if p.is_dir()):
+            session = ses_folder.name[4:]
+            if not is_bids_label(session) and not (wanted_sessions and session not in wanted_sessions):
+                rows.append(_folder_row(ses_folder, folder.name, session, session))
+    return rows
+
+
+def _folder_row(folder: Path, subject: str, session: str, label: str) -> dict[str, str]:
+    reason = (
+        f"folder label {label!r} is not a BIDS label (letters and digits only); "
+        "none of its files is used: rename the folder and its files"
+    )
+    return {"subject": subject, "session": session, "file": str(folder), "reason": reason}
+
+
+@dataclass(frozen=True)
+class _HealthDeclaration:
+    """Which participants are declared healthy, and how to say why one is not."""
+
+    no_lesion_labels: bool
+    column: str | None
+    values: frozenset[str]
+    table: Mapping[str, str | None]
+    source: str
+
+    @classmethod
+    def from_config(cls, labels_cfg, participants_tsv, column) -> _HealthDeclaration:
+        """Read the declaration; a missing table or column declares nobody (and says so)."""
+        lesions = labels_cfg.get("lesions", {})
+        values = frozenset(str(v).strip().casefold() for v in lesions.get("healthy", {}).get("values", ()))
+        table: dict[str, str | None] = {}
+        source = "no participants table"
+        if participants_tsv is not None and column is not None:
+            source = f"{participants_tsv}"
+            try:
+                participants = read_participants(participants_tsv, column)
+                table = {pid: (None if v != v else str(v)) for pid, v in participants[column].items()}
+            except (FileNotFoundError, ValueError) as exc:  # reported with each unit it leaves undeclared
+                source = str(exc)  # "<path>: no 'x' column (columns: ...)", "<path>: participants table not found"
+        return cls(lesions.get("format", "dseg") == "none", column, values, table, source)
+
+    def healthy(self, participant_id: str) -> bool:
+        """Whether the participant is declared healthy."""
+        if self.no_lesion_labels:
+            return True
+        return is_healthy(self.table.get(participant_id), self.values)
+
+    def why_not(self, participant_id: str) -> str:
+        """Why the participant is not declared healthy, for a problem message."""
+        value = self.table.get(participant_id)
+        if self.column is None:
+            where = "no participants.tsv column is configured (labels.lesions.healthy.column)"
+        elif value is None:
+            where = f"no {self.column!r} value in {self.source}"
+        else:
+            where = f"{self.column!r} is {value!r} in {self.source}"
+        listed = ", ".join(sorted(self.values)) or "none configured"
+        return f"{participant_id} is not declared healthy ({where}; healthy values: {listed})"
+
+
+def is_healthy(value: str | None, healthy_values: Iterable[str]) -> bool:
+    """Whether a participants.tsv value declares a subject healthy (case-insensitive, spaces ignored)."""
+    if value is None:
+        return False
+    return str(value).strip().casefold() in {str(v).strip().casefold() for v in healthy_values}
+
+
+def _make_unit(found, subject, session, labels_dir, templates, health) -> Unit:
     subpath = f"sub-{subject}" + (f"/ses-{session}" if session else "")
     prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
     paths: dict[str, str | None] = {}
@@ -242,7 +392,13 @@ def _make_unit(found, subject, session, labels_dir, templates) -> Unit:
         if problem:
             problems.append(problem)
     labels = resolve_label_paths(labels_dir, templates, subpath, prefix)
-    return Unit(subject, session, paths["T2w"], paths["T1w"], labels, tuple(problems))
+    healthy = health.healthy(f"sub-{subject}")
+    lesion_kinds = [k for k in templates if k in ("dseg", *LESION_STRUCTURES) and templates[k]]
+    if lesion_kinds and not healthy and not set(lesion_kinds) & set(labels):
+        expected = [str(labels_dir / templates[k].format(subpath=subpath, prefix=prefix)) for k in lesion_kinds]
+        why = health.why_not(f"sub-{subject}")
+        problems.append(f"lesions: no lesion label file (expected {', '.join(expected)}), and {why}")
+    return Unit(subject, session, paths["T2w"], paths["T1w"], labels, tuple(problems), healthy)
 
 
 def demo_units(bids_dir: str | os.PathLike[str], subject_ids: Iterable[str]) -> list[Unit]:

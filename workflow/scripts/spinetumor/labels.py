@@ -2,8 +2,8 @@
 
 Inside the project a segmentation is one ``dseg`` map: 0 background,
 1 tumour core, 2 edema, 3 cavity. Datasets that ship one binary file per
-structure (the ivadomed convention) are merged; a subject without lesion
-labels (a healthy subject) gets an empty map.
+structure (the ivadomed convention) are merged; a unit without lesion
+labels gets an empty map (validation has checked that it is declared healthy).
 """
 
 from __future__ import annotations

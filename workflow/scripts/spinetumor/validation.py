@@ -1,7 +1,10 @@
 """Per-subject input checks, run before any other step reads the files.
 
 Each check returns problems as ``(file, message)`` pairs so that a report can
-name the subject, the file and the problem. With ``on_invalid_input: error``
+name the subject, the file and the problem. Besides the contents, the
+geometry must be one that every tool reads alike: square voxel axes and, when
+both are set, sform and qform in agreement (nibabel and MONAI read the sform,
+SimpleITK falls back to the qform when the sform is sheared). With ``on_invalid_input: error``
 the first report with problems stops the study; with ``skip`` the subject is
 recorded as invalid and left out of every downstream step.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ __all__ = [
     "InvalidInputError",
     "check_image",
     "check_label",
+    "lesion_warnings",
     "validate_unit",
     "format_problems",
     "run_validation",
@@ -44,6 +48,25 @@ LABEL_VALUES: dict[str, frozenset[int]] = {
 
 #: World-coordinate tolerance (mm) for "the label is on the image's grid".
 GRID_TOLERANCE_MM = 1e-3
+
+#: Largest cosine accepted between two voxel axes (|R^T R - I| of the unit
+#: direction columns), about 0.006 degrees from square. Real scanner headers
+#: are square to float32 precision (~1e-7); SimpleITK reads a sform sheared by
+#: 1e-4 from the sform but one sheared by 1e-3 from the qform, while nibabel
+#: and MONAI always use the sform, so anything looser would let the tools
+#: place the voxels differently.
+ORTHOGONALITY_TOLERANCE = 1e-4
+
+#: Largest disagreement accepted between a coded sform and a coded qform:
+#: a hundredth of a millimetre (origin, voxel sizes) and of a degree (axes),
+#: far below any voxel yet far above float32 storage noise (~1e-5 mm; the
+#: demo's oblique headers differ by up to 2e-4 degrees). SimpleITK may read
+#: one and nibabel/MONAI the other.
+XFORM_TOLERANCE_MM = 0.01
+XFORM_TOLERANCE_DEG = 0.01
+
+#: Label kinds that hold lesions (the rest are cord labels).
+LESION_KINDS: frozenset[str] = frozenset({"dseg", "tumor", "edema", "cavity"})
 
 Problem = tuple[str, str]
 
@@ -70,11 +93,62 @@ def _load_array(path: str) -> tuple[Any, np.ndarray | None, list[Problem]]:
     return img, data.reshape(shape[:3]), []
 
 
-def _check_geometry(path: str, affine: np.ndarray) -> list[Problem]:
+def _check_geometry(path: str, img: Any) -> list[Problem]:
+    """A usable voxel-to-world matrix that every tool of the pipeline reads alike.
+
+    nibabel and MONAI use the sform when it is coded; SimpleITK falls back to
+    the qform when the sform is sheared. So the matrix must have square axes,
+    and a coded qform must agree with a coded sform.
+    """
+    affine = img.affine
     sizes = voxel_sizes(affine)
     if not np.all(np.isfinite(affine)) or np.any(sizes < 1e-6) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         return [(path, f"degenerate voxel-to-world matrix (voxel sizes {np.round(sizes, 4).tolist()})")]
-    return []
+    problems = []
+    directions = affine[:3, :3] / sizes
+    shear = float(np.abs(directions.T @ directions - np.eye(3)).max())
+    if shear > ORTHOGONALITY_TOLERANCE:
+        degrees = 90.0 - np.degrees(np.arccos(min(shear, 1.0)))
+        problems.append((path, (
+            f"voxel axes are not orthogonal (sheared voxel-to-world matrix: largest axis cosine {shear:.3g}, "
+            f"{degrees:.3g} degrees from square; tolerance {ORTHOGONALITY_TOLERANCE:g}): SimpleITK would read the "
+            "qform instead while nibabel and MONAI use the sform; resample the image onto an orthogonal grid"
+        )))
+    header = img.header
+    sform, sform_code = header.get_sform(coded=True)
+    qform, qform_code = header.get_qform(coded=True)
+    if sform is not None and qform is not None:
+        disagreement = _xform_disagreement(sform, qform)
+        if disagreement:
+            problems.append((path, (
+                f"sform (code {int(sform_code)}) and qform (code {int(qform_code)}) disagree ({disagreement}; "
+                f"tolerance {XFORM_TOLERANCE_MM:g} mm, {XFORM_TOLERANCE_DEG:g} degrees): tools that read the qform "
+                "and those that read the sform would place the voxels differently; make them equal or unset one"
+            )))
+    return problems
+
+
+def _xform_disagreement(sform: np.ndarray, qform: np.ndarray) -> str:
+    """How far two voxel-to-world matrices differ beyond tolerance ('' when they agree)."""
+    found = []
+    s_sizes, q_sizes = voxel_sizes(sform), voxel_sizes(qform)
+    s_dirs, q_dirs = sform[:3, :3] / s_sizes, qform[:3, :3] / q_sizes
+    if np.sign(np.linalg.det(s_dirs)) != np.sign(np.linalg.det(q_dirs)):
+        found.append("one is the mirror image of the other")
+    else:
+        # |I - R|_F = 2 sqrt(2) sin(angle / 2) for a rotation R: unlike arccos of the trace,
+        # this stays accurate for the tiny angles that float32 headers differ by.
+        chord = float(np.linalg.norm(s_dirs - q_dirs)) / (2.0 * np.sqrt(2.0))
+        angle = float(np.degrees(2.0 * np.arcsin(min(chord, 1.0))))
+        if angle > XFORM_TOLERANCE_DEG:
+            found.append(f"axes rotated by {angle:.3g} degrees")
+    shift = float(np.linalg.norm(sform[:3, 3] - qform[:3, 3]))
+    if shift > XFORM_TOLERANCE_MM:
+        found.append(f"origins {shift:.3g} mm apart")
+    size_diff = float(np.abs(s_sizes - q_sizes).max())
+    if size_diff > XFORM_TOLERANCE_MM:
+        found.append(f"voxel sizes {np.round(s_sizes, 4).tolist()} vs {np.round(q_sizes, 4).tolist()} mm")
+    return ", ".join(found)
 
 
 def check_image(path: str) -> tuple[Any, list[Problem]]:
@@ -89,7 +163,7 @@ def check_image(path: str) -> tuple[Any, list[Problem]]:
     img, data, problems = _load_array(path)
     if data is None:
         return img, problems
-    problems += _check_geometry(path, img.affine)
+    problems += _check_geometry(path, img)
     if data.dtype.kind == "f":
         n_bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
         if n_bad:
@@ -113,6 +187,9 @@ def check_label(path: str, kind: str, reference: Any | None) -> list[Problem]:
     """
     img, data, problems = _load_array(path)
     if data is None:
+        return problems
+    problems += _check_geometry(path, img)
+    if problems:
         return problems
     if reference is not None:
         if img.shape[:3] != reference.shape[:3]:
@@ -164,6 +241,28 @@ def validate_unit(unit: Mapping[str, Any], *, require_cord: bool = True) -> list
     return problems
 
 
+def lesion_warnings(unit: Mapping[str, Any]) -> list[Problem]:
+    """Warn when a unit not declared healthy has lesion labels without any lesion voxel.
+
+    Such a unit counts as tumour-free in every metric; it is kept (an empty
+    map can be right, e.g. after a resection) but the study says so.
+
+    Args:
+        unit: :meth:`spinetumor.bids.Unit.as_dict` of a unit whose labels
+            passed :func:`validate_unit`.
+
+    Returns:
+        ``[]``, or one warning naming the lesion file(s).
+    """
+    files = sorted(path for kind, path in unit.get("labels", {}).items() if kind in LESION_KINDS)
+    if unit.get("healthy") or not files:
+        return []
+    if any(np.any(np.asanyarray(load_nifti(path).dataobj)) for path in files):
+        return []
+    return [(", ".join(files), f"lesion label is empty, but {unit['prefix']} is not declared healthy "
+             "(labels.lesions.healthy): it counts as a subject without tumour in every metric")]
+
+
 def format_problems(prefix: str, problems: list[Problem]) -> str:
     """One line per problem: ``sub-01: path/file.nii.gz: what is wrong``."""
     return "\n".join(f"{prefix}: {f}: {msg}" if f else f"{prefix}: {msg}" for f, msg in problems)
@@ -186,7 +285,8 @@ def run_validation(
         require_cord: See :func:`validate_unit`.
 
     Returns:
-        The report: unit fields plus ``valid`` and ``problems``.
+        The report: unit fields plus ``valid``, ``problems`` and
+        ``warnings`` (see :func:`lesion_warnings`; they never stop the study).
 
     Raises:
         InvalidInputError: problems were found and ``on_invalid`` is ``error``.
@@ -195,7 +295,15 @@ def run_validation(
     if on_invalid not in ("error", "skip"):
         raise ValueError(f"on_invalid_input: {on_invalid!r} is neither 'error' nor 'skip'")
     problems = validate_unit(unit, require_cord=require_cord)
-    report = {**unit, "valid": not problems, "problems": [{"file": f, "problem": p} for f, p in problems]}
+    warnings = [] if problems else lesion_warnings(unit)
+    report = {
+        **unit,
+        "valid": not problems,
+        "problems": [{"file": f, "problem": p} for f, p in problems],
+        "warnings": [{"file": f, "warning": w} for f, w in warnings],
+    }
+    if warnings:
+        log.warning("%s", format_problems(unit["prefix"], warnings))
     if problems:
         message = format_problems(unit["prefix"], problems)
         if on_invalid == "error":
@@ -207,23 +315,34 @@ def run_validation(
     return report
 
 
-def summarize_reports(reports: list[str], table_path: str | Path, excluded_path: str | Path) -> pd.DataFrame:
+def summarize_reports(
+    reports: list[str],
+    table_path: str | Path,
+    excluded_path: str | Path,
+    *,
+    invalid_folders: Iterable[Mapping[str, str]] = (),
+) -> pd.DataFrame:
     """Gather per-unit validation reports into the study's two tables.
 
     Args:
         reports: JSON reports written by :func:`run_validation`.
         table_path: TSV of every unit (``subject``, ``session``, ``prefix``,
-            ``valid``, ``n_problems``).
+            ``valid``, ``n_problems``, ``n_warnings``, ``warnings``).
         excluded_path: TSV of the units left out, one row per problem
             (``subject``, ``session``, ``file``, ``reason``); header only
             when every unit is valid.
+        invalid_folders: Rows of the same four columns for the ``sub-*`` and
+            ``ses-*`` folders that are no unit
+            (:func:`spinetumor.bids.invalid_folders`).
 
     Returns:
         The table of every unit.
     """
+    folders = [dict(row) for row in invalid_folders]
     units, excluded = [], []
     for path in reports:
         report = json.loads(Path(path).read_text())
+        warnings = report.get("warnings", [])
         units.append(
             {
                 "subject": f"sub-{report['subject']}",
@@ -231,6 +350,8 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
                 "prefix": report["prefix"],
                 "valid": bool(report["valid"]),
                 "n_problems": len(report["problems"]),
+                "n_warnings": len(warnings),
+                "warnings": "; ".join(f"{w['file']}: {w['warning']}" for w in warnings) or "n/a",
             }
         )
         for problem in report["problems"]:
@@ -242,14 +363,16 @@ def summarize_reports(reports: list[str], table_path: str | Path, excluded_path:
                     "reason": problem["problem"],
                 }
             )
-    table = pd.DataFrame(units, columns=["subject", "session", "prefix", "valid", "n_problems"])
+    excluded += folders
+    columns = ["subject", "session", "prefix", "valid", "n_problems", "n_warnings", "warnings"]
+    table = pd.DataFrame(units, columns=columns)
     excluded_table = pd.DataFrame(excluded, columns=["subject", "session", "file", "reason"])
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     with atomic_path(excluded_path) as tmp:
         excluded_table.to_csv(tmp, sep="\t", index=False)
     n_bad = int((~table["valid"]).sum()) if len(table) else 0
-    log.info("%d units validated, %d left out", len(table), n_bad)
+    log.info("%d units validated, %d left out, %d folders not read", len(table), n_bad, len(folders))
     return table
 
 
