@@ -38,6 +38,10 @@ def test_lemay2021_preset_holds_the_papers_values():
         assert t.get("loss", "dice") == "dice"
     assert model["postprocessing"]["min_size_mm3"] == {"tumor": 200.0, "edema": 500.0, "cavity": 500.0}
     cfg = inference_settings(inference_config(model, chain_preset("lemay2021")["steps"]))
+    # Published post-processing: every sigmoid channel thresholded at 0.5 on its own.
+    assert model["postprocessing"]["assemble"] == "independent"
+    assert cfg.postprocessing.assemble == "independent" and cfg.postprocessing.threshold == 0.5
+    assert resolve_model("lemay2021single")["postprocessing"]["assemble"] == "independent"
     assert cfg.patch_size == (128, 128, 32) and cfg.overlap == (0.5, 0.5, 0.0)  # stride 64 x 64 x 32
 
 

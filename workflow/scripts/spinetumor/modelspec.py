@@ -90,11 +90,13 @@ _LEMAY_LESION_INFERENCE: dict[str, Any] = {
     "blend_mode": "constant",
 }
 
+# As published: each sigmoid channel (tumour, edema, cavity) thresholded on its own, overlaps
+# resolved tumour over cavity over edema; `whole_argmax` is our own option, not the paper's.
 _LEMAY_POSTPROCESSING: dict[str, Any] = {
     "threshold": 0.5,
     "fill_holes": True,
     "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
-    "use_whole": True,
+    "assemble": "independent",
 }
 
 #: The papers' models, with the papers' values.
@@ -171,7 +173,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "threshold": 0.5,
             "fill_holes": False,
             "min_size_mm3": {"tumor": 0.0, "edema": 0.0, "cavity": 0.0},
-            "use_whole": False,
+            "assemble": "independent",
         },
         "save_probabilities": False,
     },
