@@ -810,7 +810,7 @@ def scored_targets(volumes: Sequence[Mapping[str, Any]], targets: Sequence[str])
 
 
 def selection_metric(scored: Sequence[str]) -> str:
-    """The run's model-selection criterion: ``val_dice_mean`` when some target is scored, else ``val_loss``."""
+    """The run's selection criterion: ``val_dice_mean`` when some target is scored, else ``val_loss``."""
     return "val_dice_mean" if scored else "val_loss"
 
 
