@@ -9,7 +9,14 @@ from conftest import REPO
 from spinetumor.chains import preset as chain_preset
 from spinetumor.inference import inference_settings
 from spinetumor.models import build_network, check_patch_divisible, resolve_spec
-from spinetumor.modelspec import PRESETS, deep_merge, inference_config, model_stages, resolve_model
+from spinetumor.modelspec import (
+    PRESETS,
+    deep_merge,
+    inference_config,
+    model_stages,
+    predicted_labels,
+    resolve_model,
+)
 from spinetumor.training import TrainingSettings
 
 
@@ -106,3 +113,15 @@ def test_bad_definitions_are_refused_naming_the_model(definitions, message):
     with pytest.raises(ValueError) as err:
         resolve_model("m", definitions)
     assert "model 'm'" in str(err.value) and message in str(err.value)
+
+
+def test_predicted_labels_follow_the_lesion_targets():
+    assert predicted_labels(resolve_model("lemay2021")) == ("whole", "tumor", "edema", "cavity")
+    assert predicted_labels(resolve_model("stanford2023")) == ("tumor",)
+    # Whole lesion only with all three classes: tumour + whole predicts tumour alone.
+    definitions = {
+        name: {"preset": "stanford2023", "stages": {"lesion": {"training": {"targets": targets}}}}
+        for name, targets in (("tw", ["tumor", "whole"]), ("te", ["edema", "tumor"]))
+    }
+    assert predicted_labels(resolve_model("tw", definitions)) == ("tumor",)
+    assert predicted_labels(resolve_model("te", definitions)) == ("tumor", "edema")
