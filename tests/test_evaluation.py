@@ -27,6 +27,7 @@ from spinetumor.evaluation import (
     write_tsv,
 )
 from spinetumor.metrics import LABEL_NAMES, METRIC_NAMES
+from spinetumor.modelspec import predicted_labels, resolve_model
 
 NAN = math.nan
 
@@ -73,6 +74,7 @@ def per_case_table() -> pd.DataFrame:
                     "model": model,
                     "split": split,
                     "subject": subject,
+                    "participant": subject,
                     "pathology": PATHOLOGY[subject],
                     "label": label,
                     "metric": metric,
@@ -108,7 +110,8 @@ def test_per_case_metrics_long_format_with_case_columns(tmp_path):
         {
             "model": "cascade",
             "split": 0,
-            "subject": "01",
+            "subject": "sub-01_ses-01",
+            "participant": "sub-01",
             "pathology": "ependymoma",
             "pred": pred,
             "truth": truth,
@@ -116,7 +119,8 @@ def test_per_case_metrics_long_format_with_case_columns(tmp_path):
         {
             "model": "cascade",
             "split": 1,
-            "subject": "01",
+            "subject": "sub-01_ses-01",
+            "participant": "sub-01",
             "pathology": "ependymoma",
             "pred": truth,
             "truth": truth,
@@ -132,12 +136,14 @@ def test_per_case_metrics_long_format_with_case_columns(tmp_path):
     assert values[(1, "tumor", "dice")] == pytest.approx(1.0)
     assert math.isnan(values[(0, "edema", "dice")])  # both empty: undefined
     assert set(table["pathology"]) == {"ependymoma"}
+    assert set(table["participant"]) == {"sub-01"} and set(table["subject"]) == {"sub-01_ses-01"}
 
 
 def test_per_case_metrics_errors_name_the_case(tmp_path):
     pred, truth = dseg_pair(tmp_path, "a")
     other_grid = write_nifti(tmp_path / "b_truth.nii.gz", np.zeros((5, 6, 6), np.uint8))
-    base = {"model": "cascade", "split": 0, "subject": "07", "pathology": "astrocytoma", "pred": pred}
+    base = {"model": "cascade", "split": 0, "subject": "07", "participant": "07", "pathology": "astrocytoma",
+            "pred": pred}
     with pytest.raises(ValueError, match=r"subject 07.*lacks truth"):
         per_case_metrics([base])
     with pytest.raises(ValueError, match=r"model cascade, split 0, subject 07: .*grid differs"):
@@ -152,7 +158,7 @@ def test_write_tsv_writes_na_and_reads_back(tmp_path, per_case):
     path = write_tsv(per_case, tmp_path / "out" / "metrics.tsv")
     lines = path.read_text().splitlines()
     assert lines[0] == "\t".join(PER_CASE_COLUMNS)
-    assert "A\t0\ts3\tastrocytoma\ttumor\tdice\tn/a" in lines
+    assert "A\t0\ts3\ts3\tastrocytoma\ttumor\tdice\tn/a" in lines
     back = read_tsv(path)
     pd.testing.assert_frame_equal(back, per_case, check_dtype=False)
     assert not list(path.parent.glob(".*"))  # no temporary file left
@@ -232,6 +238,45 @@ def test_stanford_table_strings(per_case):
     assert table["tp_mean_dice"].tolist() == ["0.80", "0.50 ± 0.10", "0.65 ± 0.10"]
 
 
+def sessions_table() -> pd.DataFrame:
+    """Tumour rows of one model, one split: units (sessions) of three participants.
+
+    participant  unit            dice  detection_tpr
+    sub-1        sub-1_ses-1     0.8   1.0            detected
+    sub-1        sub-1_ses-2     0.2   0.0            missed -> Dice 0
+    sub-2        sub-2_ses-1     0.1   0.0            missed -> Dice 0
+    sub-2        sub-2_ses-2     n/a   n/a            no tumour in the truth: not counted
+    sub-3        sub-3           0.6   1.0            detected (no sessions)
+    """
+    units = [
+        ("sub-1", "sub-1_ses-1", 0.8, 1.0),
+        ("sub-1", "sub-1_ses-2", 0.2, 0.0),
+        ("sub-2", "sub-2_ses-1", 0.1, 0.0),
+        ("sub-2", "sub-2_ses-2", NAN, NAN),
+        ("sub-3", "sub-3", 0.6, 1.0),
+    ]
+    rows = [
+        {"model": "M", "split": 0, "subject": unit, "participant": participant, "pathology": "n/a",
+         "label": "tumor", "metric": metric, "value": value}
+        for participant, unit, dice, tpr in units
+        for metric, value in (("dice", dice), ("detection_tpr", tpr))
+    ]
+    return pd.DataFrame(rows, columns=list(PER_CASE_COLUMNS))
+
+
+def test_stanford_table_counts_each_patient_once():
+    numeric = stanford_table_numeric(sessions_table(), "M").set_index("split").loc[0]
+    # Patients, not units: sub-1 detected (in ses-1), its Dice (0.8 + 0) / 2 = 0.4; sub-2 missed
+    # (its only counted unit, ses-1, is missed), Dice 0; sub-3 detected, Dice 0.6.
+    assert (numeric["n_cases"], numeric["n_detected"]) == (3, 2)
+    assert numeric["sensitivity_pct"] == pytest.approx(200 / 3)
+    assert numeric["mean_dice"] == pytest.approx((0.4 + 0.0 + 0.6) / 3)
+    assert numeric["sd_dice"] == pytest.approx(np.std([0.4, 0.0, 0.6], ddof=1))
+    assert numeric["tp_mean_dice"] == pytest.approx(0.5)
+    assert numeric["tp_sd_dice"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert stanford_table(sessions_table(), "M")["sensitivity"].tolist()[0] == "2 out of 3 (66.7 %)"
+
+
 def test_stanford_unknown_label(per_case):
     with pytest.raises(ValueError, match="model A: no rows for label necrosis"):
         stanford_table(per_case, "A", label="necrosis")
@@ -272,6 +317,28 @@ def test_compare_models_pairs_subject_means(per_case):
     assert math.isnan(tumour["wilcoxon_p"])  # all differences zero
     edema = rows.loc[("all", "edema")]
     assert edema["n"] == 0 and math.isnan(edema["mean_diff"]) and math.isnan(edema["ci_low"])
+
+
+def test_compare_models_pairs_only_labels_both_models_predict(per_case):
+    # A predicts tumour, edema, cavity and whole (a cascade), B tumour only (the stanford2023 preset).
+    predicted = {
+        "A": predicted_labels(resolve_model("lemay2021")),
+        "B": predicted_labels(resolve_model("stanford2023")),
+    }
+    assert predicted == {"A": ("whole", "tumor", "edema", "cavity"), "B": ("tumor",)}
+    table = compare_models(per_case, "A", "B", n_boot=200, seed=0, predicted=predicted)
+    # Only tumour is paired: B's "whole" is its tumour, not a whole-lesion prediction.
+    # Subject means of A's tumour Dice: s1 (0.8 + 0.6) / 2, s2 0.1, s4 0.4, s5 0.5 (s3 undefined).
+    assert table["label"].tolist() == ["tumor"] * 3
+    assert table["group"].tolist() == ["all", "astrocytoma", "ependymoma"]
+    tumour = table.set_index("group").loc["all"]
+    assert (tumour["n"], tumour["mean_a"], tumour["mean_diff"]) == (4, pytest.approx(0.425), 0.0)
+    # Two cascades compare every label.
+    both = compare_models(per_case, "A", "B", labels=("whole", "tumor"), n_boot=200, seed=0,
+                          predicted={"A": predicted["A"], "B": predicted["A"]})
+    assert both["label"].tolist() == ["whole", "tumor"] * 3
+    with pytest.raises(ValueError, match="model B: its predicted labels are not given"):
+        compare_models(per_case, "A", "B", predicted={"A": predicted["A"]})
 
 
 def test_compare_models_is_seeded_and_antisymmetric(per_case):

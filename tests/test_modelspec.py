@@ -7,7 +7,14 @@ import pytest
 from spinetumor.chains import preset as chain_preset
 from spinetumor.inference import inference_settings
 from spinetumor.models import build_network, check_patch_divisible, resolve_spec
-from spinetumor.modelspec import PRESETS, deep_merge, inference_config, model_stages, resolve_model
+from spinetumor.modelspec import (
+    PRESETS,
+    deep_merge,
+    inference_config,
+    model_stages,
+    predicted_labels,
+    resolve_model,
+)
 from spinetumor.study import study_models
 from spinetumor.training import TrainingSettings
 
@@ -37,6 +44,10 @@ def test_lemay2021_preset_holds_the_papers_values():
         assert t.get("loss", "dice") == "dice"
     assert model["postprocessing"]["min_size_mm3"] == {"tumor": 200.0, "edema": 500.0, "cavity": 500.0}
     cfg = inference_settings(inference_config(model, chain_preset("lemay2021")["steps"]))
+    # Published post-processing: every sigmoid channel thresholded at 0.5 on its own.
+    assert model["postprocessing"]["assemble"] == "independent"
+    assert cfg.postprocessing.assemble == "independent" and cfg.postprocessing.threshold == 0.5
+    assert resolve_model("lemay2021single")["postprocessing"]["assemble"] == "independent"
     assert cfg.patch_size == (128, 128, 32) and cfg.overlap == (0.5, 0.5, 0.0)  # stride 64 x 64 x 32
 
 
@@ -100,3 +111,15 @@ def test_bad_definitions_are_refused_naming_the_model(definitions, message):
     with pytest.raises(ValueError) as err:
         resolve_model("m", definitions)
     assert "model 'm'" in str(err.value) and message in str(err.value)
+
+
+def test_predicted_labels_follow_the_lesion_targets():
+    assert predicted_labels(resolve_model("lemay2021")) == ("whole", "tumor", "edema", "cavity")
+    assert predicted_labels(resolve_model("stanford2023")) == ("tumor",)
+    # Whole lesion only with all three classes: tumour + whole predicts tumour alone.
+    definitions = {
+        name: {"preset": "stanford2023", "stages": {"lesion": {"training": {"targets": targets}}}}
+        for name, targets in (("tw", ["tumor", "whole"]), ("te", ["edema", "tumor"]))
+    }
+    assert predicted_labels(resolve_model("tw", definitions)) == ("tumor",)
+    assert predicted_labels(resolve_model("te", definitions)) == ("tumor", "edema")

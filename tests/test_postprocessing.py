@@ -55,6 +55,7 @@ def probs_from(masks: dict[str, np.ndarray], high: float = 0.9, low: float = 0.1
 
 
 NO_SIZE_LIMIT = {"min_size_mm3": {"tumor": 0, "edema": 0, "cavity": 0, "whole": 0}}
+WHOLE_ARGMAX = {**NO_SIZE_LIMIT, "assemble": "whole_argmax"}
 
 
 # --------------------------------------------------------------------------- #
@@ -196,6 +197,26 @@ def test_overlaps_resolved_tumour_over_cavity_over_edema():
     assert (dseg[5] == 3).all()
 
 
+def test_published_rule_thresholds_each_channel_and_whole_argmax_differs():
+    # Hand-made probabilities (tumor, edema, cavity, whole) on five voxels of a 5 x 1 x 1 grid;
+    # the label each rule gives, worked out by hand:
+    #                                      independent (published)      whole_argmax (ours)
+    probs = np.zeros((4, 5, 1, 1), dtype=np.float32)
+    probs[:, 0, 0, 0] = [0.6, 0.9, 0.1, 0.9]  # tumour and edema > 0.5 -> 1   argmax edema -> 2
+    probs[:, 1, 0, 0] = [0.2, 0.4, 0.3, 0.8]  # no class > 0.5 -> 0           whole, argmax edema -> 2
+    probs[:, 2, 0, 0] = [0.7, 0.1, 0.1, 0.3]  # tumour > 0.5 -> 1             whole < 0.5 -> 0
+    probs[:, 3, 0, 0] = [0.1, 0.6, 0.7, 0.9]  # edema and cavity -> 3         argmax cavity -> 3
+    probs[:, 4, 0, 0] = [0.1, 0.6, 0.2, 0.4]  # edema -> 2                    whole < 0.5 -> 0
+    names = ["tumor", "edema", "cavity", "whole"]
+    published = postprocess(probs, names, np.eye(4), NO_SIZE_LIMIT)
+    assert published[:, 0, 0].tolist() == [1, 0, 1, 3, 2]
+    # The default is the published rule.
+    assert postprocess(probs, names, np.eye(4), {**NO_SIZE_LIMIT, "assemble": "independent"}).tolist() \
+        == published.tolist()
+    gated = postprocess(probs, names, np.eye(4), {**NO_SIZE_LIMIT, "assemble": "whole_argmax"})
+    assert gated[:, 0, 0].tolist() == [2, 2, 0, 3, 0]
+
+
 def test_whole_channel_gates_lesion_and_argmax_picks_the_class():
     shape = (4, 4, 4)
     probs = np.zeros((4, *shape), dtype=np.float32)  # tumor, edema, cavity, whole
@@ -207,7 +228,7 @@ def test_whole_channel_gates_lesion_and_argmax_picks_the_class():
     probs[:, 2, 0, 0] = [0.6, 0.1, 0.7, 0.9]
     # Voxel D: a tie -> the class of highest precedence (tumour).
     probs[:, 0, 2, 0] = [0.6, 0.6, 0.6, 0.9]
-    dseg = postprocess(probs, ["tumor", "edema", "cavity", "whole"], np.eye(4), NO_SIZE_LIMIT)
+    dseg = postprocess(probs, ["tumor", "edema", "cavity", "whole"], np.eye(4), WHOLE_ARGMAX)
     assert dseg[0, 0, 0] == 2
     assert dseg[3, 3, 3] == 0
     assert dseg[2, 0, 0] == 3
@@ -215,12 +236,12 @@ def test_whole_channel_gates_lesion_and_argmax_picks_the_class():
     assert np.count_nonzero(dseg) == 3
 
 
-def test_whole_channel_ignored_when_asked():
+def test_whole_channel_ignored_by_the_published_rule():
     probs = np.zeros((2, 3, 3, 3), dtype=np.float32)
     probs[:, 1, 1, 1] = [0.8, 0.2]  # tumour yes, whole no
-    dseg = postprocess(probs, ["tumor", "whole"], np.eye(4), {**NO_SIZE_LIMIT, "use_whole": False})
-    assert dseg[1, 1, 1] == 1
-    gated = postprocess(probs, ["tumor", "whole"], np.eye(4), NO_SIZE_LIMIT)
+    dseg = postprocess(probs, ["tumor", "whole"], np.eye(4), {**NO_SIZE_LIMIT, "assemble": "independent"})
+    assert dseg[1, 1, 1] == 1 and np.count_nonzero(dseg) == 1
+    gated = postprocess(probs, ["tumor", "whole"], np.eye(4), WHOLE_ARGMAX)
     assert not gated.any()
 
 
@@ -232,14 +253,14 @@ def test_class_size_limits_apply_after_the_whole_split():
     probs[1, 1, 0:2, 0:2] = 0.8  # edema on the second
     affine = np.diag([2.0, 1.0, 1.0, 1.0])
     dseg = postprocess(probs, ["tumor", "edema", "whole"], affine,
-                       {"min_size_mm3": {"tumor": 8.0, "edema": 9.0}})
+                       {"min_size_mm3": {"tumor": 8.0, "edema": 9.0}, "assemble": "whole_argmax"})
     assert (dseg[0, 0:2, 0:2] == 1).all()  # 4 x 2 mm³ = 8 mm³ >= 8: kept
     assert not (dseg == 2).any()  # 8 mm³ < 9: removed
 
 
 def test_lemay_defaults():
     cfg = postprocessing_settings(None)
-    assert cfg.threshold == 0.5 and cfg.fill_holes and cfg.use_whole
+    assert cfg.threshold == 0.5 and cfg.fill_holes and cfg.assemble == "independent"
     assert cfg.min_size_mm3 == {"tumor": 200.0, "edema": 500.0, "cavity": 500.0, "whole": 0.0}
     # Names left out keep their default.
     assert postprocessing_settings({"min_size_mm3": {"tumor": 10}}).min_size_mm3["edema"] == 500.0
@@ -247,7 +268,8 @@ def test_lemay_defaults():
 
 
 @pytest.mark.parametrize("settings", [{"thresh": 0.5}, {"threshold": 1.5}, {"fill_holes": "yes"},
-                                      {"min_size_mm3": {"tumour": 1}}, {"min_size_mm3": {"tumor": -1}}])
+                                      {"min_size_mm3": {"tumour": 1}}, {"min_size_mm3": {"tumor": -1}},
+                                      {"assemble": "argmax"}, {"use_whole": True}])
 def test_bad_settings_are_rejected(settings):
     with pytest.raises(ValueError):
         postprocessing_settings(settings)

@@ -147,7 +147,8 @@ def test_no_test_subject_reaches_any_training_step_of_its_split(tiny_run):
 def test_tiny_study_evaluation_tables_and_figures(tiny_run):
     tables, figures = tiny_run / "tables", tiny_run / "figures"
     per_case = pd.read_csv(tables / "per_case_metrics.tsv", sep="\t", na_values=["n/a"])
-    assert list(per_case.columns) == ["model", "split", "subject", "pathology", "label", "metric", "value"]
+    assert list(per_case.columns) == ["model", "split", "subject", "participant", "pathology", "label", "metric",
+                                         "value"]
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     tests = {(row.split, row.subject) for row in splits[splits.role == "test"].itertuples()}
     for model in ("cascade", "singlestage"):

@@ -462,6 +462,7 @@ def evaluation_cases(wildcards):
             "model": name,
             "split": split,
             "subject": u.prefix,
+            "participant": u.participant_id,
             "pred": unit_path(PRED_DSEG, u, model=name, split=split),
             "truth": unit_path(LESION_DSEG, u),
         }
@@ -480,6 +481,7 @@ def cord_cases(wildcards):
             "model": name,
             "split": split,
             "subject": u.prefix,
+            "participant": u.participant_id,
             "pred_cord": unit_path(PRED_CORD, u, model=name, split=split),
             "ref_cord": unit_path(CORD_MASK, u),
             "sidecar": unit_path(PRED_JSON, u, model=name, split=split),

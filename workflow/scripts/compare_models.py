@@ -3,4 +3,4 @@ from spinetumor import reporting, smk
 
 p = snakemake.params
 smk.run(snakemake, reporting.comparison_table, snakemake.input.per_case, p.pairs, snakemake.output.tsv,
-        snakemake.output.md, n_boot=p.bootstrap["n"], seed=p.bootstrap["seed"])
+        snakemake.output.md, n_boot=p.bootstrap["n"], seed=p.bootstrap["seed"], predicted=p.predicted)

@@ -1,15 +1,19 @@
 """Study tables: per-case metrics in long format, and the papers' tables derived from them.
 
 The source of every table is the long per-case table (``model, split, subject,
-pathology, label, metric, value``) of :func:`per_case_metrics`; its rows are
-test-set predictions (one per model, split and subject). From it:
+participant, pathology, label, metric, value``) of :func:`per_case_metrics`;
+its rows are test-set predictions (one per model, split and test unit).
+``subject`` holds the unit (``sub-01`` or ``sub-01_ses-02``), ``participant``
+the participant it belongs to (``sub-01``), passed in by the workflow, never
+parsed from the unit. From it:
 
 * :func:`lemay_table` - Lemay et al. (2021) Table 3: per metric and label, the
   mean over splits of the per-split mean over test subjects, ``± std`` over
   splits, in percent.
 * :func:`stanford_table` - the Stanford (2023) per-split table: patient-level
   sensitivity, mean Dice (missed cases count 0) and true-positive mean Dice,
-  plus an ``average`` row.
+  plus an ``average`` row; a participant counts once per split, whatever
+  its number of sessions.
 * :func:`compare_models` - paired Dice comparison of two models over subjects
   (bootstrap CI of the mean difference, Wilcoxon signed-rank test), for all
   subjects and per pathology.
@@ -59,10 +63,12 @@ __all__ = [
 ]
 
 #: Columns of the long per-case table, in order.
-PER_CASE_COLUMNS: tuple[str, ...] = ("model", "split", "subject", "pathology", "label", "metric", "value")
+PER_CASE_COLUMNS: tuple[str, ...] = (
+    "model", "split", "subject", "participant", "pathology", "label", "metric", "value"
+)
 
 #: Keys every case mapping of :func:`per_case_metrics` must have.
-CASE_KEYS: tuple[str, ...] = ("model", "split", "subject", "pathology", "pred", "truth")
+CASE_KEYS: tuple[str, ...] = ("model", "split", "subject", "participant", "pathology", "pred", "truth")
 
 #: Keys every case mapping of :func:`cord_localisation` must have.
 CORD_CASE_KEYS: tuple[str, ...] = (
@@ -155,8 +161,9 @@ def per_case_metrics(
 
     Args:
         cases: One mapping per test prediction with keys ``model``, ``split``,
-            ``subject``, ``pathology``, ``pred`` and ``truth`` (``dseg`` NIfTI
-            paths on the same grid).
+            ``subject`` (the unit), ``participant`` (its participant ID),
+            ``pathology``, ``pred`` and ``truth`` (``dseg`` NIfTI paths on
+            the same grid).
         min_overlap_mm3: Overlap needed for a lesion detection, in mm³.
 
     Returns:
@@ -177,7 +184,8 @@ def per_case_metrics(
             table = evaluate_files(case["pred"], case["truth"], min_overlap_mm3)
         except (FileNotFoundError, ValueError) as exc:
             raise type(exc)(f"{_case_name(case)}: {exc}") from exc
-        frames.append(table.assign(**{key: case[key] for key in ("model", "split", "subject", "pathology")}))
+        keys = ("model", "split", "subject", "participant", "pathology")
+        frames.append(table.assign(**{key: case[key] for key in keys}))
     if not frames:
         return pd.DataFrame(
             {column: pd.Series(dtype=float if column == "value" else object) for column in PER_CASE_COLUMNS}
@@ -250,7 +258,7 @@ def _model_rows(per_case: pd.DataFrame, model: str) -> pd.DataFrame:
 
 
 def _metric_wide(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per (split, subject), one column per metric.
+    """One row per (split, subject), one column per metric, plus the subject's ``participant``.
 
     Raises:
         ValueError: a (split, subject, metric) appears twice.
@@ -265,7 +273,9 @@ def _metric_wide(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
             f"metric {first['metric']} of label {first['label']} appears twice"
         )
     wide = rows.pivot(index=["split", "subject"], columns="metric", values="value")
-    return wide.reindex(columns=list(metrics)).reset_index()
+    wide = wide.reindex(columns=list(metrics)).reset_index()
+    participant = rows.drop_duplicates(["split", "subject"]).set_index(["split", "subject"])["participant"]
+    return wide.assign(participant=[participant[key] for key in zip(wide["split"], wide["subject"])])
 
 
 # --------------------------------------------------------------------------- formatting
@@ -365,15 +375,25 @@ def _dice_stats(values: pd.Series) -> tuple[float, float]:
     return mean, sd
 
 
-def _stanford_split(cases: pd.DataFrame) -> dict[str, float]:
-    """Numbers of one split; ``cases`` has ``dice`` and ``detection_tpr`` per case."""
-    cases = cases[cases["detection_tpr"].notna()]  # NaN: no truth object of the label
-    detected = cases["detection_tpr"] > 0
-    # A missed case counts Dice 0 even if it overlaps the truth below the detection threshold.
-    all_dice = cases["dice"].where(detected, 0.0)
-    mean, sd = _dice_stats(all_dice)
-    tp_mean, tp_sd = _dice_stats(cases.loc[detected, "dice"])
-    n, k = len(cases), int(detected.sum())
+def _patients(units: pd.DataFrame) -> pd.DataFrame:
+    """One row per participant of one split: ``detected`` and ``dice`` (rule: :func:`stanford_table_numeric`).
+
+    ``units`` has ``participant``, ``dice`` and ``detection_tpr`` per test unit.
+    """
+    units = units[units["detection_tpr"].notna()]  # NaN: no truth object of the label
+    detected = units["detection_tpr"] > 0
+    # A missed unit counts Dice 0 even if it overlaps the truth below the detection threshold.
+    units = units.assign(detected=detected, dice=units["dice"].where(detected, 0.0))
+    return units.groupby("participant", sort=True).agg(detected=("detected", "any"), dice=("dice", "mean"))
+
+
+def _stanford_split(units: pd.DataFrame) -> dict[str, float]:
+    """Numbers of one split; ``units`` has ``participant``, ``dice`` and ``detection_tpr`` per test unit."""
+    patients = _patients(units)
+    detected = patients["detected"]
+    mean, sd = _dice_stats(patients["dice"])
+    tp_mean, tp_sd = _dice_stats(patients.loc[detected, "dice"])
+    n, k = len(patients), int(detected.sum())
     return {
         "n_cases": n,
         "n_detected": k,
@@ -388,17 +408,26 @@ def _stanford_split(cases: pd.DataFrame) -> dict[str, float]:
 def stanford_table_numeric(per_case: pd.DataFrame, model: str, label: str = "tumor") -> pd.DataFrame:
     """Numbers of the Stanford (2023) per-split table for one model and label.
 
-    Per split, only cases with at least one truth object of ``label`` count
-    (``detection_tpr`` defined). A case is detected when ``detection_tpr > 0``
-    (at least one truth object detected). ``mean_dice``/``sd_dice`` cover all
-    counted cases, missed ones with Dice 0; ``tp_*`` cover detected cases
-    only; sd is the sample sd (``ddof=1``), ``NaN`` for fewer than two cases.
+    The table is patient-level: a case is a participant, counted once per
+    split however many test units (sessions) it has there. Per split:
+
+    * a test unit counts when it has at least one truth object of ``label``
+      (``detection_tpr`` defined), and is detected when ``detection_tpr > 0``
+      (at least one truth object detected); its Dice is 0 when it is missed;
+    * a participant counts when one of its units counts; it is **detected
+      when its tumour is detected in any of its counted units**, and its
+      Dice is the **mean over its counted units** (missed units at 0);
+    * ``mean_dice``/``sd_dice`` cover all counted participants, ``tp_*``
+      the detected ones only; sd is the sample sd (``ddof=1``), ``NaN`` for
+      fewer than two participants.
+
+    Without sessions a participant has one unit and this is the per-unit rule.
 
     The final ``average`` row is the mean of the per-split values (``NaN``
     skipped), as the paper averages its folds: mean sensitivity, mean of the
     split means and mean of the split sds; its ``n_cases`` and
-    ``n_detected`` are totals over splits (test cases, so a subject tested
-    in several splits counts each time).
+    ``n_detected`` are totals over splits (a participant tested in several
+    splits counts once in each).
 
     Args:
         per_case: Long per-case table (columns :data:`PER_CASE_COLUMNS`).
@@ -555,13 +584,17 @@ def compare_models(
     labels: Sequence[str] = ("whole", "tumor", "edema", "cavity"),
     n_boot: int = 2000,
     seed: int = 0,
+    predicted: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Paired comparison of two models' Dice over subjects.
 
     A subject's Dice is first averaged over the splits that tested it (so
     repeated hold-out counts each subject once); only subjects with a defined
-    Dice for both models are paired. Each row uses its own generator seeded
-    with ``seed``, so a row does not depend on which other rows are computed.
+    Dice for both models are paired. Only labels that both models predict
+    are compared (``predicted``): a tumour-only model has no edema, cavity or
+    whole-lesion Dice worth pairing with a cascade's. Each row uses its own
+    generator seeded with ``seed``, so a row does not depend on which other
+    rows are computed.
 
     Args:
         per_case: Long per-case table (columns :data:`PER_CASE_COLUMNS`).
@@ -570,6 +603,9 @@ def compare_models(
         labels: Labels to compare, in output order.
         n_boot: Bootstrap resamples for the 95 % percentile interval.
         seed: Seed of the bootstrap generator.
+        predicted: Labels each model predicts
+            (:func:`spinetumor.modelspec.predicted_labels`); ``labels`` is cut
+            to those of both models. None: every label of ``labels``.
 
     Returns:
         Columns ``model_a, model_b, group, label, n, mean_a, mean_b,
@@ -579,13 +615,18 @@ def compare_models(
         for fewer than 2 pairs or when all differences are 0.
 
     Raises:
-        ValueError: same or unknown model, ``n_boot < 1``, or a subject with
-            two pathologies.
+        ValueError: same or unknown model, ``n_boot < 1``, a model missing
+            from ``predicted``, or a subject with two pathologies.
     """
     if model_a == model_b:
         raise ValueError(f"model {model_a}: cannot be compared with itself")
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if predicted is not None:
+        for model in (model_a, model_b):
+            if model not in predicted:
+                raise ValueError(f"model {model}: its predicted labels are not given")
+        labels = [label for label in labels if label in predicted[model_a] and label in predicted[model_b]]
     paired = _subject_dice(per_case, model_a).merge(
         _subject_dice(per_case, model_b), on=["subject", "label"], suffixes=("_a", "_b")
     )

@@ -376,7 +376,11 @@ def _fit(
         "train_units": sorted(train_units),
         "val_units": sorted(val_units),
         "best_epoch": result["best_epoch"],
-        "best_val_dice_mean": result["best_metric"],
+        # What "best" means for this run: val_dice_mean over scored_targets, or val_loss when no
+        # validation unit contains any target.
+        "selection_metric": result["selection_metric"],
+        "scored_targets": result["scored_targets"],
+        "best_metric": result["best_metric"],
         "last_epoch": result["last_epoch"],
         "stopped_early": result["stopped_early"],
         "epochs_this_job": len(result["history"]),
@@ -387,8 +391,8 @@ def _fit(
     }
     write_json(summary, out_summary)
     where = f"split {split}" if split is not None else "cord source"
-    logger.info("model %s stage %s %s: best val Dice %.4f at epoch %d", model["name"], stage, where,
-                result["best_metric"], result["best_epoch"])
+    logger.info("model %s stage %s %s: best %s %.4f at epoch %d", model["name"], stage, where,
+                result["selection_metric"], result["best_metric"], result["best_epoch"])
     return summary
 
 

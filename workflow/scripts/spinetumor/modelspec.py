@@ -42,6 +42,7 @@ __all__ = [
     "inference_config",
     "training_config",
     "network_config",
+    "predicted_labels",
 ]
 
 #: Model types and the stages each one trains, in training order.
@@ -91,11 +92,13 @@ _LEMAY_LESION_INFERENCE: dict[str, Any] = {
     "blend_mode": "constant",
 }
 
+# As published: each sigmoid channel (tumour, edema, cavity) thresholded on its own, overlaps
+# resolved tumour over cavity over edema; `whole_argmax` is our own option, not the paper's.
 _LEMAY_POSTPROCESSING: dict[str, Any] = {
     "threshold": 0.5,
     "fill_holes": True,
     "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
-    "use_whole": True,
+    "assemble": "independent",
 }
 
 #: The papers' models, with the papers' values.
@@ -172,7 +175,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "threshold": 0.5,
             "fill_holes": False,
             "min_size_mm3": {"tumor": 0.0, "edema": 0.0, "cavity": 0.0},
-            "use_whole": False,
+            "assemble": "independent",
         },
         "save_probabilities": False,
     },
@@ -323,3 +326,27 @@ def inference_config(
     if "cord" in stages:
         cfg["stage1_contrasts"] = list(stages["cord"]["training"]["inputs"])
     return cfg
+
+
+#: Evaluation labels in table order; ``whole`` is the union of the three lesion classes.
+_EVALUATED_LABELS: tuple[str, ...] = ("whole", "tumor", "edema", "cavity")
+_LESION_CLASSES: tuple[str, ...] = ("tumor", "edema", "cavity")
+
+
+def predicted_labels(model: Mapping[str, Any]) -> tuple[str, ...]:
+    """The evaluation labels a resolved model predicts, in table order (whole, tumor, edema, cavity).
+
+    A lesion class counts when it is a target of the lesion stage. ``whole``
+    counts only when all three classes do: a tumour-only model's "whole" would
+    be its tumour compared with the reference's tumour + edema + cavity.
+
+    Args:
+        model: A resolved model (:func:`resolve_model`).
+
+    Returns:
+        E.g. ``("tumor",)`` for ``stanford2023``, all four for ``lemay2021``.
+    """
+    targets = set(model["stages"]["lesion"]["training"]["targets"])
+    classes = targets & set(_LESION_CLASSES)
+    labels = classes | ({"whole"} if classes == set(_LESION_CLASSES) else set())
+    return tuple(label for label in _EVALUATED_LABELS if label in labels)

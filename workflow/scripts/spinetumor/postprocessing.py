@@ -11,17 +11,25 @@ The rule, per subject:
    sigmoid of exactly 0.5 is a logit of 0, the decision boundary itself, and it
    stays background (an untrained or all-zero network predicts nothing rather
    than everything).
-2. **Classes.** Without a ``whole`` channel (or with ``use_whole: false``) each
-   of tumour, edema and cavity is thresholded on its own, as in the paper.
-   With a ``whole`` channel, that channel decides *where* the lesion is and the
-   class channels only decide *what* it is: a voxel is lesion only if
-   ``p_whole > threshold`` (after its holes are filled and, if
-   ``min_size_mm3.whole`` is set, its small objects removed), and its class is
-   the argmax of the tumour/edema/cavity probabilities there. The network is
-   trained with ``whole`` = union of the classes, so the whole channel is its
-   direct answer to the headline question (whole-tumour Dice, detection), and
-   the argmax leaves no lesion voxel unlabelled and no voxel with two labels.
-   Argmax ties go to the class of highest precedence (tumour, cavity, edema).
+2. **Classes**, by the ``assemble`` setting:
+
+   * ``independent`` (the default, as published): each of tumour, edema and
+     cavity is thresholded on its own; a ``whole`` channel, if any, is not
+     used for the label map. A voxel above the threshold in several channels
+     gets one label by the precedence of step 4 (tumour over cavity over
+     edema).
+   * ``whole_argmax`` (our own option, not the paper's): with a ``whole``
+     channel, that channel decides *where* the lesion is and the class
+     channels only decide *what* it is: a voxel is lesion only if
+     ``p_whole > threshold`` (after its holes are filled and, if
+     ``min_size_mm3.whole`` is set, its small objects removed), and its class
+     is the argmax of the tumour/edema/cavity probabilities there, even where
+     none of them passes the threshold. The network is trained with
+     ``whole`` = union of the classes, so the whole channel is its direct
+     answer to the headline question (whole-tumour Dice, detection), and the
+     argmax leaves no lesion voxel unlabelled. Argmax ties go to the class of
+     highest precedence (tumour, cavity, edema). Without a ``whole`` channel
+     this is ``independent``.
 3. **Per class**: fill 3D holes (:func:`fill_holes`, same result as
    ``scipy.ndimage.binary_fill_holes``: a hole is background not 6-connected
    to the volume border, the complement of 18-connected objects),
@@ -51,6 +59,7 @@ from spinetumor.labels import MERGE_ORDER, merge_structures
 from spinetumor.metrics import CONNECTIVITY_18
 
 __all__ = [
+    "ASSEMBLY_RULES",
     "CHANNEL_NAMES",
     "CLASS_NAMES",
     "DEFAULT_SETTINGS",
@@ -73,8 +82,11 @@ DEFAULT_SETTINGS: Mapping[str, Any] = MappingProxyType({
     "threshold": 0.5,
     "fill_holes": True,
     "min_size_mm3": MappingProxyType({"tumor": 200.0, "edema": 500.0, "cavity": 500.0, "whole": 0.0}),
-    "use_whole": True,
+    "assemble": "independent",
 })
+
+#: How the class masks are formed (module docstring, step 2); the first is the paper's.
+ASSEMBLY_RULES: tuple[str, ...] = ("independent", "whole_argmax")
 
 # Object volumes are sums of float voxel volumes: an object meant to sit exactly
 # at the minimum must not be lost to rounding (7 x 1.332 mm³ vs 9.324 mm³).
@@ -93,7 +105,9 @@ class PostprocessingSettings:
         threshold: Probability above which (strictly) a voxel is foreground.
         fill_holes: Fill 3D holes in each mask before removing small objects.
         min_size_mm3: Smallest kept object per channel name, in mm³ (0 keeps all).
-        use_whole: Let a ``whole`` channel, when present, gate the lesion voxels.
+        assemble: ``independent`` (per-channel thresholds, as published) or
+            ``whole_argmax`` (a ``whole`` channel gates the lesion voxels and
+            the argmax of the classes labels them).
     """
 
     threshold: float = 0.5
@@ -101,7 +115,7 @@ class PostprocessingSettings:
     min_size_mm3: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_SETTINGS["min_size_mm3"])
     )
-    use_whole: bool = True
+    assemble: str = "independent"
 
 
 def postprocessing_settings(
@@ -112,7 +126,7 @@ def postprocessing_settings(
     Args:
         settings: ``threshold``, ``fill_holes``, ``min_size_mm3`` (per channel
             name; names left out keep :data:`DEFAULT_SETTINGS`) and
-            ``use_whole``; None for the defaults.
+            ``assemble`` (:data:`ASSEMBLY_RULES`); None for the defaults.
 
     Returns:
         The settings as a :class:`PostprocessingSettings`.
@@ -129,15 +143,17 @@ def postprocessing_settings(
     threshold = settings.get("threshold", DEFAULT_SETTINGS["threshold"])
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold < 1.0:
         raise ValueError(f"postprocessing.threshold: must be a number in [0, 1), got {threshold!r}")
-    flags = {key: settings.get(key, DEFAULT_SETTINGS[key]) for key in ("fill_holes", "use_whole")}
-    for key, value in flags.items():
-        if not isinstance(value, bool):
-            raise ValueError(f"postprocessing.{key}: must be true or false, got {value!r}")
+    fill = settings.get("fill_holes", DEFAULT_SETTINGS["fill_holes"])
+    if not isinstance(fill, bool):
+        raise ValueError(f"postprocessing.fill_holes: must be true or false, got {fill!r}")
+    assemble = settings.get("assemble", DEFAULT_SETTINGS["assemble"])
+    if assemble not in ASSEMBLY_RULES:
+        raise ValueError(f"postprocessing.assemble: must be one of {list(ASSEMBLY_RULES)}, got {assemble!r}")
     return PostprocessingSettings(
         threshold=float(threshold),
-        fill_holes=flags["fill_holes"],
+        fill_holes=fill,
         min_size_mm3=_min_sizes(settings.get("min_size_mm3", {})),
-        use_whole=flags["use_whole"],
+        assemble=assemble,
     )
 
 
@@ -281,11 +297,12 @@ def class_masks(
 
     Returns:
         ``{class name: bool mask}``: thresholded independently, or gated by the
-        cleaned whole mask and split by argmax (module docstring, step 2).
+        cleaned whole mask and split by argmax (``settings.assemble``, module
+        docstring, step 2).
     """
     index = _check_channels(probs, channels)
     present = [name for name in _PRECEDENCE if name in index]
-    if "whole" not in index or not settings.use_whole:
+    if "whole" not in index or settings.assemble == "independent":
         return {name: probs[index[name]] > settings.threshold for name in present}
     whole = _clean(probs[index["whole"]] > settings.threshold, voxel_volume,
                    settings.fill_holes, settings.min_size_mm3["whole"])

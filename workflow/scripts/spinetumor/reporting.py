@@ -49,7 +49,8 @@ def pathology_of(participants_tsv: PathLike | None, column: str | None) -> dict[
 
 
 def _with_pathology(cases: Sequence[Mapping[str, Any]], types: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [{**case, "pathology": types.get(str(case["subject"]).split("_", 1)[0], "n/a")} for case in cases]
+    """Each case with the tumour type of its ``participant`` (``n/a`` when unknown)."""
+    return [{**case, "pathology": types.get(str(case["participant"]), "n/a")} for case in cases]
 
 
 def metrics_table(
@@ -62,7 +63,8 @@ def metrics_table(
     """``per_case_metrics.tsv``: every metric of every test prediction of every split.
 
     Args:
-        cases: ``model, split, subject, pred, truth`` per test prediction.
+        cases: ``model, split, subject`` (the unit), ``participant``, ``pred``
+            and ``truth`` per test prediction.
         participants_tsv: The dataset's participants table.
         pathology_column: Its tumour-type column (null: ``n/a`` for all).
         out_tsv: Destination.
@@ -93,7 +95,9 @@ def model_tables(
     _write_all(evaluation.lemay_table(per_case, model), lemay_outs,
                f"{model}: mean $\\pm$ std across splits of the per-split mean over test subjects (%).")
     _write_all(evaluation.stanford_table(per_case, model, stanford_label), stanford_outs,
-               f"{model}: per-split patient-level sensitivity and Dice ({stanford_label}).")
+               f"{model}: per-split patient-level sensitivity and Dice ({stanford_label}); a patient "
+               "counts once per split, detected if its tumour is detected in any of its test sessions, "
+               "with the mean Dice over them (missed sessions 0).")
 
 
 def comparison_table(
@@ -103,10 +107,15 @@ def comparison_table(
     out_md: PathLike,
     n_boot: int = 2000,
     seed: int = 0,
+    predicted: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """Paired comparisons of Dice (difference, bootstrap 95 % CI, Wilcoxon p), overall and per tumour type."""
+    """Paired comparisons of Dice (difference, bootstrap 95 % CI, Wilcoxon p), overall and per tumour type.
+
+    ``predicted`` maps each model to the labels it predicts; a pair compares only the labels both predict.
+    """
     per_case = evaluation.read_tsv(per_case_tsv)
-    frames = [evaluation.compare_models(per_case, a, b, n_boot=n_boot, seed=seed) for a, b in pairs]
+    frames = [evaluation.compare_models(per_case, a, b, n_boot=n_boot, seed=seed, predicted=predicted)
+              for a, b in pairs]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     evaluation.write_tsv(table, out_tsv)
     evaluation.to_markdown(table.round(4), out_md)
@@ -123,8 +132,8 @@ def cord_table(
     """Stage-1 cord Dice against the reference cord mask, and lesions inside the stage-1 crop.
 
     Args:
-        cases: ``model, split, subject, pred_cord, ref_cord, sidecar,
-            preproc_dseg`` per cascade test prediction; the crop box is read
+        cases: ``model, split, subject, participant, pred_cord, ref_cord,
+            sidecar, preproc_dseg`` per cascade test prediction; the crop box is read
             from the prediction's sidecar.
     """
     full = []

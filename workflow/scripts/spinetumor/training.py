@@ -7,10 +7,19 @@ Every hyper-parameter comes from the ``training`` config mapping through
 epochs without a gain of 0.001 in validation Dice, and random affine
 augmentation (rotation ±5°, scaling ±10 %, translation ±3 %).
 
+Model selection (best checkpoint, early stopping) uses one criterion for the
+whole run, chosen from the validation set, which is fixed:
+``val_dice_mean``, the mean Dice over the targets present in at least one
+validation volume, or ``val_loss`` when no validation volume contains any
+target (a lesion-free validation set has no Dice to select on, and an
+undefined Dice never counts as perfect). A target absent from every
+validation volume has no Dice (``n/a`` in the log). The log's
+``selection_metric`` column and the summary name the criterion.
+
 A training run lives in one folder::
 
     checkpoint_last.pt    state after the last finished epoch (resume point)
-    checkpoint_best.pt    state at the best validation Dice so far
+    checkpoint_best.pt    state at the best validation score so far (see below)
     training_log.tsv      one row per epoch (see :func:`log_columns`)
 
 Checkpoints hold tensors and plain Python values only, so
@@ -85,6 +94,8 @@ __all__ = [
     "train_step",
     "predict_volume",
     "validate",
+    "scored_targets",
+    "selection_metric",
     "save_checkpoint",
     "load_checkpoint",
     "log_columns",
@@ -783,12 +794,47 @@ def _amp_dtype(settings: TrainingSettings, device: torch.device) -> torch.dtype 
     return torch.bfloat16 if settings.amp == "bf16" else torch.float16
 
 
+def scored_targets(volumes: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> tuple[str, ...]:
+    """The targets that have a Dice on these validation volumes: present in at least one of them.
+
+    Args:
+        volumes: Loaded validation volumes (:func:`load_record`), ``label`` as ``(C, X, Y, Z)``.
+        targets: Target name of each label channel.
+
+    Returns:
+        The targets, in the order of ``targets``, with a foreground voxel in some volume.
+    """
+    return tuple(
+        target for channel, target in enumerate(targets)
+        if any(np.asarray(volume["label"][channel]).any() for volume in volumes)
+    )
+
+
+def selection_metric(scored: Sequence[str]) -> str:
+    """The run's selection criterion: ``val_dice_mean`` when some target is scored, else ``val_loss``."""
+    return "val_dice_mean" if scored else "val_loss"
+
+
+def _improves(value: float, best: float, min_delta: float, metric: str) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` (Dice rises, the loss falls)."""
+    if math.isnan(value):
+        return False
+    return value > best + min_delta if metric == "val_dice_mean" else value < best - min_delta
+
+
+def _worst(metric: str) -> float:
+    """The best value before any validation: every real value improves on it."""
+    return -math.inf if metric == "val_dice_mean" else math.inf
+
+
 def _validate_volumes(
     model: torch.nn.Module,
     volumes: Sequence[Mapping[str, Any]],
     settings: TrainingSettings,
     device: torch.device,
+    scored: Sequence[str] | None = None,
 ) -> dict[str, float]:
+    scored = scored_targets(volumes, settings.targets) if scored is None else tuple(scored)
     loss_fn = build_loss(kind=settings.loss, batch=settings.dice_batch, smooth=settings.dice_smooth, sigmoid=False)
     losses: list[float] = []
     scores: dict[str, list[float]] = {t: [] for t in settings.targets}
@@ -810,12 +856,14 @@ def _validate_volumes(
         for channel, target in enumerate(settings.targets):
             scores[target].append(_dice_or_nan(prob[channel] > 0.5, truth[channel]))
     # A class absent from a volume and not predicted there says nothing about the model: such
-    # volumes are left out of that class's mean (a class absent everywhere is left out of the
-    # overall mean), so that the model selection is not driven by 0/1 flips of empty classes.
+    # volumes are left out of that class's mean. A class absent from every volume has no Dice at
+    # all (NaN, even where it was predicted: its false positives weigh in the loss), so the set of
+    # classes in the overall mean is the same at every epoch and the means stay comparable.
     result = {"val_loss": statistics.fmean(losses)}
-    result.update({f"val_dice_{t}": _mean_defined(v) for t, v in scores.items()})
-    overall = _mean_defined([result[f"val_dice_{t}"] for t in settings.targets])
-    result["val_dice_mean"] = 1.0 if math.isnan(overall) else overall
+    result.update({
+        f"val_dice_{t}": _mean_defined(v) if t in scored else math.nan for t, v in scores.items()
+    })
+    result["val_dice_mean"] = _mean_defined([result[f"val_dice_{t}"] for t in scored])
     return result
 
 
@@ -831,8 +879,9 @@ def validate(
     Each volume (cut to its crop box) is predicted with
     :func:`predict_volume` and thresholded at 0.5. A target absent from a
     volume and not predicted there has no Dice there (NaN, left out of the
-    means); ``val_dice_mean`` is the mean over the targets that have one (1
-    if none has).
+    means); a target absent from every volume has no Dice (NaN).
+    ``val_dice_mean`` is the mean over the targets present in some volume
+    (:func:`scored_targets`); NaN, never 1, when none is.
 
     Args:
         model: The network.
@@ -878,7 +927,8 @@ def save_checkpoint(
         optimizer: Its optimizer.
         scheduler: The learning-rate scheduler, or ``None``.
         epoch: Last finished epoch.
-        best_metric: Best validation mean Dice so far (``-inf`` before any).
+        best_metric: Best value of the run's selection criterion so far
+            (``extra["selection_metric"]``; ``-inf`` or ``inf`` before any).
         settings: Training settings (stored resolved, seed included).
         extra: Further plain values, e.g. the network spec and the split.
         best_epoch: Epoch of ``best_metric`` (0 before any validation).
@@ -964,6 +1014,7 @@ def log_columns(targets: Sequence[str]) -> list[str]:
         "val_loss",
         *[f"val_dice_{t}" for t in targets],
         "val_dice_mean",
+        "selection_metric",
         "lr",
         "seconds",
         "data_seconds",
@@ -1080,7 +1131,13 @@ class _Run:
     device: torch.device
     out_dir: Path
     extra: dict[str, Any]
+    scored: tuple[str, ...] = ()
     state: _RunState = field(default_factory=_RunState)
+
+    @property
+    def metric(self) -> str:
+        """The run's selection criterion (:func:`selection_metric`)."""
+        return selection_metric(self.scored)
 
     def save(self, name: str, epoch: int) -> Path:
         """Write a checkpoint of the current state as of the end of ``epoch``."""
@@ -1092,7 +1149,7 @@ class _Run:
             epoch,
             self.state.best_metric,
             self.settings,
-            {**self.extra, "stopped_early": self.state.stopped_early},
+            {**self.extra, "stopped_early": self.state.stopped_early, "selection_metric": self.metric},
             best_epoch=self.state.best_epoch,
             scaler=self.scaler,
         )
@@ -1115,7 +1172,15 @@ def _check_setup(spec: Mapping[str, Any], settings: TrainingSettings, n_train: i
 def _resume_or_start(run: _Run, resume: bool) -> None:
     """Restore ``run`` from ``checkpoint_last.pt``, or clear the folder's old outputs."""
     last, log = run.out_dir / CHECKPOINT_LAST, run.out_dir / TRAINING_LOG
-    if resume and last.exists():
+    resume = resume and last.exists()
+    saved_metric = load_checkpoint(last)["extra"].get("selection_metric") if resume else None
+    if resume and saved_metric != run.metric:
+        # Its best value is not comparable with this run's: resuming would compare a Dice with a
+        # loss (or, from a checkpoint that predates the recorded criterion, with a Dice of 1.0 that
+        # stood for "undefined").
+        logger.warning("%s selected on %s, this run selects on %s", last, saved_metric, run.metric)
+        resume = False
+    if resume:
         ckpt = load_checkpoint(
             last, run.model, run.optimizer, run.scheduler, scaler=run.scaler, map_location=run.device
         )
@@ -1138,9 +1203,10 @@ def _resume_or_start(run: _Run, resume: bool) -> None:
         run.state = _RunState(ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["best_epoch"], finished)
         _truncate_log(log, log_columns(run.settings.targets), ckpt["epoch"])
         logger.info(
-            "resuming %s from epoch %d (best val_dice_mean %.4f at epoch %d)",
+            "resuming %s from epoch %d (best %s %.4f at epoch %d)",
             run.out_dir,
             run.state.next_epoch,
+            run.metric,
             run.state.best_metric,
             run.state.best_epoch,
         )
@@ -1149,6 +1215,7 @@ def _resume_or_start(run: _Run, resume: bool) -> None:
         if stale.exists():
             logger.warning("starting afresh: removing %s", stale)
             stale.unlink()
+    run.state = _RunState(best_metric=_worst(run.metric))
 
 
 def _train_epoch(
@@ -1186,7 +1253,8 @@ def _interrupt(run: _Run, epoch_done: int, during: str, *, save: bool) -> Traini
 
 def _log_epoch(row: Mapping[str, Any], max_epochs: int) -> None:
     def short(key: str) -> str:
-        return "n/a" if row.get(key) is None else f"{row[key]:.4f}"
+        value = row.get(key)
+        return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
 
     logger.info(
         "epoch %d/%d  train_loss %.4f  val_loss %s  val_dice_mean %s  lr %.3g  %.1f s/epoch (data %.1f s)",
@@ -1228,7 +1296,10 @@ def train(
         extra: Plain values stored in every checkpoint (e.g. the split).
 
     Returns:
-        ``last_epoch``, ``best_epoch``, ``best_metric``, ``stopped_early``,
+        ``last_epoch``, ``best_epoch``, ``selection_metric`` (``val_dice_mean``
+        or ``val_loss``, chosen once from the validation set: module
+        docstring), ``scored_targets`` (the targets with a validation Dice),
+        ``best_metric`` (best value of the criterion), ``stopped_early``,
         ``history`` (this call's log rows) and the output paths.
 
     Raises:
@@ -1240,6 +1311,7 @@ def train(
     spec = resolve_spec(network_spec)
     _check_setup(spec, settings, len(records_train), len(records_val))
     dev = _pick_device(device)
+    val_volumes = [load_record(r, settings.inputs, settings.targets) for r in records_val]
     with _reproducible_backend(dev, settings.seed), _sigterm_flag() as stop:
         model = build_network(spec).to(dev)
         optimizer = _build_optimizer(model, settings)
@@ -1258,8 +1330,17 @@ def train(
                 "train_subjects": [r.subject for r in records_train],
                 "val_subjects": [r.subject for r in records_val],
             },
+            scored=scored_targets(val_volumes, settings.targets),
         )
         _resume_or_start(run, resume)
+        if run.metric == "val_loss":
+            logger.warning(
+                "no validation volume contains any of the targets %s: the best checkpoint and early "
+                "stopping use the validation loss",
+                list(settings.targets),
+            )
+        else:
+            logger.info("model selection on val_dice_mean over %s", list(run.scored))
         logger.info(
             "training on %s: %d train / %d val subjects, epochs %d-%d, amp %s",
             dev,
@@ -1270,7 +1351,6 @@ def train(
             _amp_dtype(settings, dev),
         )
         dataset = make_dataset(records_train, settings)
-        val_volumes = [load_record(r, settings.inputs, settings.targets) for r in records_val]
         return _loop(run, dataset, len(records_train), val_volumes, stop)
 
 
@@ -1299,9 +1379,10 @@ def _loop(
             run.scheduler.step()
         row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "lr": lr}
         if epoch % settings.val_every == 0 or epoch == settings.max_epochs:
-            row.update(_validate_volumes(run.model, val_volumes, settings, run.device))
-            if row["val_dice_mean"] > state.best_metric + settings.min_delta:
-                state.best_metric, state.best_epoch = row["val_dice_mean"], epoch
+            row.update(_validate_volumes(run.model, val_volumes, settings, run.device, run.scored))
+            row["selection_metric"] = run.metric
+            if _improves(row[run.metric], state.best_metric, settings.min_delta, run.metric):
+                state.best_metric, state.best_epoch = row[run.metric], epoch
                 run.save(CHECKPOINT_BEST, epoch)
             state.stopped_early = epoch - state.best_epoch >= settings.patience
         run.save(CHECKPOINT_LAST, epoch)
@@ -1313,10 +1394,10 @@ def _loop(
             raise _interrupt(run, epoch, f"at the end of epoch {epoch}", save=False)
         if state.stopped_early:
             logger.info(
-                "early stopping at epoch %d: no gain of %g in val_dice_mean for %d epochs (best %.4f at "
-                "epoch %d)",
+                "early stopping at epoch %d: no gain of %g in %s for %d epochs (best %.4f at epoch %d)",
                 epoch,
                 settings.min_delta,
+                run.metric,
                 epoch - state.best_epoch,
                 state.best_metric,
                 state.best_epoch,
@@ -1325,6 +1406,8 @@ def _loop(
     return {
         "last_epoch": epoch,
         "best_epoch": state.best_epoch,
+        "selection_metric": run.metric,
+        "scored_targets": list(run.scored),
         "best_metric": state.best_metric,
         "stopped_early": state.stopped_early,
         "history": history,
