@@ -319,6 +319,19 @@ def test_compare_models_pairs_subject_means(per_case):
     assert edema["n"] == 0 and math.isnan(edema["mean_diff"]) and math.isnan(edema["ci_low"])
 
 
+def test_compare_models_counts_a_patient_with_two_sessions_once(per_case):
+    # s4 becomes two sessions of one patient: their Dice are averaged into one pair.
+    sessions = per_case[per_case["subject"] == "s4"].copy()
+    sessions["subject"] = "s4_ses-2"
+    offset = sessions["label"].eq("whole") & sessions["metric"].eq("dice")
+    sessions.loc[offset & sessions["model"].eq("A"), "value"] = 0.5  # s4 A: (.9 + .5) / 2 = .7
+    table = compare_models(pd.concat([per_case, sessions]), "A", "B", labels=("whole",), n_boot=50)
+    whole = table.set_index(["group", "label"]).loc[("all", "whole")]
+    assert whole["n"] == 4  # 4 patients, not 5 units
+    assert whole["mean_a"] == pytest.approx((0.75 + 0.6 + 0.4 + 0.7) / 4)
+    assert whole["mean_b"] == pytest.approx(0.5375)
+
+
 def test_compare_models_pairs_only_labels_both_models_predict(per_case):
     # A predicts tumour, edema, cavity and whole (a cascade), B tumour only (the stanford2023 preset).
     predicted = {

@@ -520,25 +520,29 @@ def stanford_table(per_case: pd.DataFrame, model: str, label: str = "tumor") -> 
 
 
 def _subject_dice(per_case: pd.DataFrame, model: str) -> pd.DataFrame:
-    """Dice per (subject, label), averaged over the splits that tested the subject.
+    """Dice per (patient, label), averaged over the patient's tested units and splits.
+
+    The patient is the statistical unit of a comparison: with sessions, a
+    subject's units are not independent pairs.
 
     Returns:
-        Columns ``subject, pathology, label, dice`` (subjects whose Dice is
-        undefined in every split are dropped).
+        Columns ``subject`` (the participant), ``pathology``, ``label``,
+        ``dice`` (patients whose Dice is undefined everywhere are dropped).
 
     Raises:
-        ValueError: unknown model, or a subject with two pathologies.
+        ValueError: unknown model, or a patient with two pathologies.
     """
     rows = _model_rows(per_case, model)
-    pathologies = rows.groupby("subject", sort=False)["pathology"].nunique(dropna=False)
+    pathologies = rows.groupby("participant", sort=False)["pathology"].nunique(dropna=False)
     if (pathologies > 1).any():
         subject = pathologies[pathologies > 1].index[0]
         raise ValueError(f"model {model}, subject {subject}: more than one pathology in the per-case table")
     rows = rows[rows["metric"] == "dice"]
-    means = rows.groupby(["subject", "label"], sort=True, dropna=False)["value"].mean().rename("dice")
-    subject_pathology = rows.drop_duplicates("subject").set_index("subject")["pathology"]
+    means = rows.groupby(["participant", "label"], sort=True, dropna=False)["value"].mean().rename("dice")
+    subject_pathology = rows.drop_duplicates("participant").set_index("participant")["pathology"]
     table = means.dropna().reset_index()
-    return table.assign(pathology=table["subject"].map(subject_pathology))
+    table = table.assign(pathology=table["participant"].map(subject_pathology))
+    return table.rename(columns={"participant": "subject"})
 
 
 def _bootstrap_ci(differences: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
@@ -586,10 +590,11 @@ def compare_models(
     seed: int = 0,
     predicted: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """Paired comparison of two models' Dice over subjects.
+    """Paired comparison of two models' Dice over patients.
 
-    A subject's Dice is first averaged over the splits that tested it (so
-    repeated hold-out counts each subject once); only subjects with a defined
+    A patient's Dice is first averaged over its tested units (sessions) and
+    the splits that tested it (so sessions and repeated hold-out count each
+    patient once); only patients with a defined
     Dice for both models are paired. Only labels that both models predict
     are compared (``predicted``): a tumour-only model has no edema, cavity or
     whole-lesion Dice worth pairing with a cascade's. Each row uses its own
