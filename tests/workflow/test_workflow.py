@@ -1,4 +1,5 @@
-"""Snakemake runs for real: the DAG, the data stages on demo and real data, bad input.
+"""Snakemake runs for real: the DAG, the data stages on demo and real data, bad input, and the
+tiny study's files recomputed from the files they were made from.
 
 Each test runs the repository's Snakefile from the repository root with its
 outputs in a temporary results folder.
@@ -6,7 +7,9 @@ outputs in a temporary results folder.
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -304,3 +307,212 @@ def test_bad_model_config_stops_at_start_naming_the_model(tmp_path):
     proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["manual", "model"],
                                                                          "model": "unet"}}, check=False)
     assert proc.returncode != 0 and "'unet' is a unet, not a cascade" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- values, not layout
+# The files of the tiny study are recomputed from the files they were made from, through the
+# package, and compared with what the workflow wrote. Which job read which file comes from
+# Snakemake's own account of the rules (`--detailed-summary`), not from file names written here.
+
+PREDICT_RULES = ("predict", "predict_cascade")
+
+
+@pytest.fixture(scope="module")
+def tiny_jobs(tiny_run) -> pd.DataFrame:
+    """One row per output file of the tiny study: ``output_file, rule, inputs`` (the job's input files)."""
+    proc = snakemake("--detailed-summary", "--nolock", configfile=TINY, config={"results_dir": str(tiny_run)})
+    table = pd.read_csv(io.StringIO(proc.stdout), sep="\t", dtype=str, keep_default_na=False)
+    return table.assign(inputs=[sorted(filter(None, s.split(","))) for s in table["input-file(s)"]])[
+        ["output_file", "rule", "inputs"]]
+
+
+def study_setting(section: str, key: str):
+    """A setting of the tiny study: the tiny config, else the default study's, else the schema default."""
+    import yaml
+
+    for source in (TINY, REPO / "config.yaml"):
+        value = (yaml.safe_load(source.read_text()) or {}).get(section, {}).get(key)
+        if value is not None:
+            return value
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return schema["properties"][section]["properties"][key]["default"]
+
+
+def outputs_of(jobs: pd.DataFrame, rules: tuple[str, ...] | str) -> list[str]:
+    return sorted(jobs.loc[jobs.rule.isin([rules] if isinstance(rules, str) else rules), "output_file"])
+
+
+def inputs_of(jobs: pd.DataFrame, output: str) -> list[str]:
+    return jobs.set_index("output_file").at[output, "inputs"]
+
+
+def same_job(jobs: pd.DataFrame, output: str) -> list[str]:
+    """Every output of the job that wrote `output` (the rows with its rule and inputs)."""
+    rule, inputs = jobs.set_index("output_file").loc[output, ["rule", "inputs"]]
+    return sorted(jobs.loc[(jobs.rule == rule) & (jobs.inputs.map(lambda i: i == inputs)), "output_file"])
+
+
+def read_per_case(jobs: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The per-case table the workflow wrote (path and contents)."""
+    (path,) = outputs_of(jobs, "per_case_metrics")
+    return path, pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a"])
+
+
+def predicted_cases(jobs: pd.DataFrame) -> dict[tuple[str, int, str], tuple[str, str]]:
+    """(model, split, unit) -> (predicted dseg, reference dseg) of every case the per-case table scores.
+
+    The per-case job reads each test prediction (a prediction job's output) and the unit's
+    reference; the model and split of a prediction are those of the checkpoints its job read.
+    """
+    per_case_path, per_case = read_per_case(jobs)
+    read = set(inputs_of(jobs, per_case_path))
+    predictions = set(outputs_of(jobs, PREDICT_RULES)) & read
+    references = read - predictions
+    cases = {}
+    for pred in sorted(predictions):
+        checkpoints = [f for f in inputs_of(jobs, pred) if f.endswith(".pt")]
+        extras = [torch.load(f, weights_only=True)["extra"] for f in checkpoints]
+        assert extras and len({(e["model_name"], e["split"]) for e in extras}) == 1, pred
+        units = [u for u in set(per_case.subject) if Path(pred).name.startswith(f"{u}_")]
+        assert len(units) == 1, f"{pred}: units {units}"
+        (truth,) = [f for f in references
+                    if Path(f).name.startswith(f"{units[0]}_") and f.endswith(".nii.gz")]
+        cases[(extras[0]["model_name"], int(extras[0]["split"]), units[0])] = (pred, truth)
+    return cases
+
+
+def test_per_case_metrics_are_those_of_the_written_prediction_and_reference(tiny_jobs):
+    from spinetumor.metrics import evaluate_files
+
+    _, per_case = read_per_case(tiny_jobs)
+    cases = predicted_cases(tiny_jobs)
+    assert set(cases) == set(zip(per_case.model, per_case.split, per_case.subject))
+    min_overlap = study_setting("evaluation", "min_overlap_mm3")
+    # The first case of each model (every metric of every label).
+    for model in sorted(set(per_case.model)):
+        key = min(k for k in cases if k[0] == model)
+        pred, truth = cases[key]
+        expected = evaluate_files(pred, truth, min_overlap)
+        written = per_case[(per_case.model == model) & (per_case.split == key[1])
+                           & (per_case.subject == key[2])]
+        merged = expected.merge(written, on=["label", "metric"], how="outer",
+                                suffixes=("_expected", "_written"), validate="one_to_one", indicator=True)
+        assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+        # The same computation on the same files: the written value is the recomputed one to the
+        # 6 significant digits that the table keeps.
+        rounded = [float(f"{value:.6g}") for value in merged.value_expected]
+        np.testing.assert_array_equal(merged.value_written, rounded, err_msg=str(key))
+        assert merged.value_expected.notna().any()
+
+
+def mean_sd_cell(text: str) -> tuple[float, float]:
+    """``"m ± s"`` -> (m, s); ``"m"`` -> (m, NaN); ``"n/a"`` -> (NaN, NaN)."""
+    if text == "n/a":
+        return math.nan, math.nan
+    mean, _, sd = text.partition("±")
+    return float(mean), float(sd) if sd.strip() else math.nan
+
+
+def printed_as(value: float, decimals: int) -> set[float]:
+    """What `value` prints as with `decimals` decimals: one number, or both at a rounding tie
+    (the tables' own arithmetic may put a tie like 70231.15 a rounding error either side)."""
+    eps = 1e-9 * max(1.0, abs(value))
+    return {float(f"{v:.{decimals}f}") for v in (value - eps, value, value + eps)}
+
+
+def assert_printed(cell: str, mean: float, sd: float, decimals: int, what: str) -> None:
+    """The printed ``mean ± sd`` is the recomputed one, rounded to the printed decimals."""
+    for shown, value in zip(mean_sd_cell(cell), (mean, sd)):
+        ok = math.isnan(shown) if math.isnan(value) else shown in printed_as(value, decimals)
+        assert ok, f"{what}: {cell!r}, recomputed {mean} ± {sd}"
+
+
+def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_jobs):
+    from spinetumor.evaluation import LABEL_DISPLAY, LEMAY_METRICS
+
+    _, per_case = read_per_case(tiny_jobs)
+    for model in sorted(set(per_case.model)):
+        rows = per_case[per_case.model == model]
+        (lemay_path,) = [f for f in outputs_of(tiny_jobs, "model_tables")
+                         if Path(f).name == "lemay_table3.tsv" and Path(f).parent.name == model]
+        lemay = pd.read_csv(lemay_path, sep="\t", index_col=0, dtype=str, keep_default_na=False)
+        # Lemay Table 3, whole-tumour column: per split, the mean over its test subjects
+        # (undefined values skipped); then mean and sample sd of those split means, in percent.
+        for metric, printed in LEMAY_METRICS.items():
+            values = rows[(rows.label == "whole") & (rows.metric == metric)]
+            split_means = [100 * np.nanmean(v) for _, v in values.groupby("split")["value"]
+                           if v.notna().any()]
+            mean = float(np.mean(split_means)) if split_means else math.nan
+            sd = float(np.std(split_means, ddof=1)) if len(split_means) > 1 else math.nan
+            assert_printed(lemay.at[printed, LABEL_DISPLAY["whole"]], mean, sd, 1, f"{model} Lemay {metric}")
+
+        # Stanford, one row per split: the split's test patients that have the label, those with
+        # a detected lesion, mean Dice with missed patients at 0, and Dice of the detected ones.
+        label = study_setting("evaluation", "stanford_label")
+        (stanford_path,) = [f for f in outputs_of(tiny_jobs, "model_tables")
+                            if Path(f).name == "stanford_table.tsv" and Path(f).parent.name == model]
+        stanford = pd.read_csv(stanford_path, sep="\t", dtype=str, keep_default_na=False).set_index("split")
+        wide = rows[rows.label == label].pivot(index=["split", "subject"], columns="metric", values="value")
+        for split, cases in wide.reset_index().groupby("split"):
+            # Without sessions a unit is a patient; with them the patient-level count would differ.
+            assert cases.subject.map(lambda u: u.split("_")[0]).is_unique
+            cases = cases[cases.detection_tpr.notna()]
+            detected = cases.detection_tpr > 0
+            n, k = len(cases), int(detected.sum())
+            row = stanford.loc[str(split)]
+            assert int(row.n_cases) == n, f"{model} split {split}"
+            assert row.sensitivity == f"{k} out of {n} ({100 * k / n:.1f} %)", f"{model} split {split}"
+            dice_all = np.where(detected, cases.dice, 0.0)
+            sd_all = float(np.std(dice_all, ddof=1)) if n > 1 else math.nan
+            assert_printed(row.mean_dice, float(np.mean(dice_all)), sd_all, 2,
+                           f"{model} Stanford split {split}")
+            tp = cases.dice[detected].dropna()
+            tp_mean = float(tp.mean()) if len(tp) else math.nan
+            tp_sd = float(tp.std(ddof=1)) if len(tp) > 1 else math.nan
+            assert_printed(row.tp_mean_dice, tp_mean, tp_sd, 2, f"{model} Stanford TP split {split}")
+
+
+def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inputs(tiny_jobs, tmp_path):
+    from spinetumor.modelruns import predict_subject
+
+    cases = predicted_cases(tiny_jobs)
+    # The first test unit of the first split, with every model (one inference each).
+    for key in sorted(k for k in cases if (k[1], k[2]) == min((k[1], k[2]) for k in cases)):
+        model_name, split, unit = key
+        pred = cases[key][0]
+        inputs = inputs_of(tiny_jobs, pred)
+        checkpoints = {}
+        for path in (f for f in inputs if f.endswith(".pt")):
+            extra = torch.load(path, weights_only=True)["extra"]
+            checkpoints[extra["stage"]] = (path, extra)
+        # The model and chain as the prediction job got them (recorded by its training jobs).
+        settings = {json.dumps([e["model_config"], e["chain"]], sort_keys=True)
+                    for _, e in checkpoints.values()}
+        assert len(settings) == 1, f"{pred}: the stages were trained with different settings"
+        _, extra = next(iter(checkpoints.values()))
+        model, chain = extra["model_config"], extra["chain"]
+        # The job's other outputs: its sidecar and, for a cascade, the stage-1 cord mask.
+        siblings = [f for f in same_job(tiny_jobs, pred) if f != pred]
+        (sidecar_path,) = [f for f in siblings if f.endswith(".json")]
+        cords = [f for f in siblings if f.endswith(".nii.gz")]
+        # The images the job read, in the roles its sidecar records (native T2w, then T1w on it).
+        sidecar = json.loads(Path(sidecar_path).read_text())
+        images = [f for f in inputs if not f.endswith(".pt")]
+        assert sorted(sidecar["Sources"]) == sorted(images), pred
+        assert sidecar["checkpoints"] == {stage: path for stage, (path, _) in checkpoints.items()}, pred
+        t2w, t1w = sidecar["Sources"]
+        out = tmp_path / model_name
+        recomputed = predict_subject(
+            model, split, chain, t2w, t1w, {stage: path for stage, (path, _) in checkpoints.items()},
+            out / Path(pred).name, out / "sidecar.json",
+            out_cord=out / "cord.nii.gz" if cords else None, subject=unit, device="cpu",
+        )
+        written, again = nib.load(pred), nib.load(str(out / Path(pred).name))
+        assert np.allclose(written.affine, again.affine, atol=1e-5) and written.shape == again.shape, pred
+        # CPU inference is deterministic: the label maps must be identical.
+        np.testing.assert_array_equal(np.asarray(written.dataobj), np.asarray(again.dataobj), err_msg=pred)
+        assert recomputed["crop_box_preprocessed"] == sidecar["crop_box_preprocessed"]
+        for cord in cords:
+            again_cord = nib.load(str(out / "cord.nii.gz"))
+            np.testing.assert_array_equal(np.asarray(nib.load(cord).dataobj), np.asarray(again_cord.dataobj),
+                                          err_msg=cord)
