@@ -452,10 +452,11 @@ def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_j
         (stanford_path,) = [f for f in outputs_of(tiny_jobs, "model_tables")
                             if Path(f).name == "stanford_table.tsv" and Path(f).parent.name == model]
         stanford = pd.read_csv(stanford_path, sep="\t", dtype=str, keep_default_na=False).set_index("split")
-        wide = rows[rows.label == label].pivot(index=["split", "subject"], columns="metric", values="value")
+        wide = rows[rows.label == label].pivot(index=["split", "subject", "participant"], columns="metric",
+                                               values="value")
         for split, cases in wide.reset_index().groupby("split"):
-            # Without sessions a unit is a patient; with them the patient-level count would differ.
-            assert cases.subject.map(lambda u: u.split("_")[0]).is_unique
+            # The table counts patients; without sessions (the tiny study) each unit is one.
+            assert cases.participant.is_unique
             cases = cases[cases.detection_tpr.notna()]
             detected = cases.detection_tpr > 0
             n, k = len(cases), int(detected.sum())
