@@ -76,6 +76,17 @@ def test_own_data_never_mixes_a_users_entry_with_the_demo_entry_of_the_same_name
     assert study.chains == {} and study.notes == []
 
 
+def test_own_data_explains_why_a_partial_entry_named_like_a_demo_entry_is_not_merged():
+    partial = {"cascade": {"stages": {"lesion": {"training": {"max_epochs": 1}}}}}
+    study = study_models({"run": ["cascade"], "definitions": partial}, NO_CHAINS, is_demo=False)
+    with pytest.raises(ValueError, match="type must be one of"):
+        resolve_model("cascade", study.definitions)
+    assert study.hints == {"cascade": "on your own data a definition named cascade is not merged with the demo's "
+                                      "entry of that name; give it a preset, or copy the demo's entry from "
+                                      "demo_study.yaml"}
+    assert study_models({"run": ["cascade"], "definitions": partial}, NO_CHAINS, is_demo=True).hints == {}
+
+
 def test_a_users_own_chain_wins_over_the_demo_chain_of_the_same_name():
     chain = {"steps": [{"name": "reorient", "axcodes": "SAR"}]}
     study = study_models({"run": ["cascade"], "definitions": {}}, {"run": [], "chains": {"lemaydemo": chain}},

@@ -14,11 +14,20 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import TINY, run_snakemake
 from spinetumor.demo import generate_dataset
+from spinetumor.modelspec import deep_merge
+from spinetumor.study import demo_study
 
 pytestmark = pytest.mark.workflow
+
+# A copy of demo data is a dataset of its own: the demo cascade, as tiny.yaml shrinks it, is named in full.
+TINY_CASCADE = {"run": ["cascade"], "definitions": {"cascade": deep_merge(
+    demo_study()["models"]["definitions"]["cascade"],
+    yaml.safe_load(TINY.read_text())["models"]["definitions"]["cascade"],
+)}}
 
 
 def strip_cord_labels(bids: Path, subject: str) -> None:
@@ -36,7 +45,7 @@ def test_a_unit_without_cord_label_gets_the_cord_source_models_prediction(tmp_pa
         "bids_dir": str(bids),
         "results_dir": str(results),
         "preprocessing": {"run": []},
-        "models": {"run": ["cascade"]},
+        "models": TINY_CASCADE,
         "cord_mask": {"priority": ["manual", "centerline", "model"]},
         # Registration is not what this test is about: one short rigid level.
         "registration": {"stages": ["rigid"], "iterations": 20, "shrink_factors": [4], "smoothing_sigmas_mm": [2.0]},
@@ -68,7 +77,7 @@ def test_a_split_whose_validation_units_all_have_predicted_cords_stops_with_a_cl
     config = {
         "bids_dir": str(bids),
         "preprocessing": {"run": []},
-        "models": {"run": ["cascade"]},
+        "models": TINY_CASCADE,
         "cord_mask": {"priority": ["manual", "centerline", "model"]},
     }
     # Which subject validates split 0 (the splits do not depend on the cord labels) ...

@@ -47,7 +47,7 @@ def _resolve_models():
         try:
             resolved[name] = st_modelspec.resolve_model(name, STUDY.definitions)
         except ValueError as exc:
-            raise WorkflowError(str(exc))
+            raise WorkflowError("; ".join([str(exc), *([STUDY.hints[name]] if name in STUDY.hints else [])]))
     return resolved
 
 

@@ -46,12 +46,14 @@ class StudyModels:
         definitions: Model entries by name (a name missing here is a preset).
         chains: Custom preprocessing chains by name (a name missing here is a preset).
         notes: One sentence per default the study did not choose itself.
+        hints: Model name -> what to add to an error about its definition.
     """
 
     run: list[str]
     definitions: dict[str, Any]
     chains: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    hints: dict[str, str] = field(default_factory=dict)
 
 
 @cache
@@ -106,13 +108,18 @@ def study_models(
             definitions[name] = demo["models"]["definitions"][name]
             notes.append(f"model {name}: the demo's CPU-sized entry ({DEMO_STUDY_FILE.name}: fewer epochs, "
                          "coarser chain), as models.run names it")
+    hints = {
+        name: (f"on your own data a definition named {name} is not merged with the demo's entry of that name; "
+               f"give it a preset, or copy the demo's entry from {DEMO_STUDY_FILE.name}")
+        for name in own_defs if name in demo["models"]["definitions"]
+    }
     all_chains = copy.deepcopy(own_chains)
     named = [*(preprocessing.get("run") or []), *(d.get("chain") for d in definitions.values() if d)]
     for name in dict.fromkeys(named):
         if name not in all_chains and name in demo["chains"]:
             all_chains[name] = demo["chains"][name]
             notes.append(f"chain {name}: the demo's CPU-sized chain ({DEMO_STUDY_FILE.name}), as the study names it")
-    return StudyModels(list(run), definitions, all_chains, notes)
+    return StudyModels(list(run), definitions, all_chains, notes, hints)
 
 
 def check_read_only(bids_dir: str | Path, results_dir: str | Path) -> None:
