@@ -45,6 +45,7 @@ import contextlib
 import itertools
 import logging
 import math
+import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -84,6 +85,8 @@ _MIN_LEVEL_SIZE = 8
 _MIN_SAMPLES = 5_000
 #: Smallest block of exact zeros taken for zero filling (mm^3).
 _MIN_FILLING_MM3 = 1000.0
+#: Shift (mm) of the result at which the metric must have risen (failure check).
+_PEAK_SHIFT_MM = 3.0
 #: Search points keeping less than this fraction of the best overlap are not compared.
 _MIN_OVERLAP = 0.8
 _INTERPOLATORS: dict[str, int] = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
@@ -115,11 +118,24 @@ class RegistrationSettings:
         max_scaling_change: An affine stage whose matrix scales any direction
             by more than this fraction is discarded for the rigid result (as
             is one that ends with a worse metric than the rigid stage).
-        max_displacement_mm: Registration fails when a corner of the T2w field
-            of view moves more than this from the header alignment.
-        ignore_fixed_zeros: Leave T2w voxels that are exactly 0 out of the
-            metric: zero filling outside the acquired field of view (as in
-            cropped or reformatted scans) has no counterpart in the T1w.
+        max_displacement_mm: Registration fails when it moves a corner of the
+            part of the T2w that the T1w covers more than this from the
+            header alignment.
+        min_overlap: Registration fails when it keeps less than this
+            fraction of the T2w voxels that the headers put inside the T1w.
+        min_peak_contrast: Registration fails when shifting its result by
+            3 mm along each axis worsens the metric by less than this
+            fraction on average: a flat metric means no anatomy matched.
+        min_mutual_information: With ``mattes``, registration fails when the
+            final mutual information (nats) is under this.
+        ignore_fixed_zeros: Leave the T2w's zero filling (blocks of exact
+            zeros outside the acquired field of view, as in cropped or
+            reformatted scans) out of the metric: it has no counterpart in
+            the T1w.
+        search_range_mm: The rigid stage first searches translations up to
+            this far from the header alignment (0: no search).
+        search_step_mm: Spacing of that search grid.
+        search_starts: Descents started from the best points of the grid.
         seed: Seed of the random metric sampling.
         threads: Threads given to SimpleITK (1 makes runs bit-reproducible).
     """
@@ -136,6 +152,9 @@ class RegistrationSettings:
     stages: tuple[str, ...] = ("rigid", "affine")
     max_scaling_change: float = 0.05
     max_displacement_mm: float = 30.0
+    min_overlap: float = 0.5
+    min_peak_contrast: float = 0.05
+    min_mutual_information: float = 0.04
     ignore_fixed_zeros: bool = True
     search_range_mm: float = 20.0
     search_step_mm: float = 5.0
@@ -164,10 +183,21 @@ class RegistrationSettings:
             "threads",
             "max_scaling_change",
             "max_displacement_mm",
+            "search_step_mm",
+            "search_starts",
         )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"registration {name} must be positive, got {getattr(self, name)}")
+        if (
+            self.search_range_mm < 0
+            or not 0 <= self.min_overlap <= 1
+            or min(self.min_peak_contrast, self.min_mutual_information) < 0
+        ):
+            raise ValueError(
+                "registration search_range_mm, min_overlap, min_peak_contrast and min_mutual_information "
+                "must be >= 0 (min_overlap <= 1)"
+            )
         if self.mattes_bins < 4 or self.cc_radius < 1:
             raise ValueError("registration mattes_bins must be >= 4 and cc_radius >= 1")
         ordered = [s for s in _STAGES if s in self.stages]
@@ -266,6 +296,8 @@ class RegistrationResult:
             better).
         seconds: Wall time of the optimisation (reading and resampling excluded).
         stages: One :class:`StageInfo` per stage.
+        failures: Why the result failed the checks (empty when it passed):
+            the transform and image are still returned, for the QC figure.
     """
 
     transform: sitk.Transform
@@ -274,6 +306,12 @@ class RegistrationResult:
     metric_value: float
     seconds: float
     stages: list[StageInfo] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the result passed every check."""
+        return not self.failures
 
 
 # --------------------------------------------------------------------------- I/O
@@ -690,8 +728,7 @@ def _descend(
         logger.debug("level %s: %d iterations, %s", level.fixed.GetSize(), iterations[-1], stops[-1])
     # Evaluated again at the end, on the seeded samples of the finest level:
     # the same samples for every start and stage, so they compare fairly.
-    value = float(method.MetricEvaluate(pyramid[-1].fixed, pyramid[-1].moving))
-    return value, valid[0], iterations, stops
+    return _metric_at(pyramid[-1], transform, settings), valid[0], iterations, stops
 
 
 def _run_stage(
@@ -715,7 +752,8 @@ def _run_stage(
     if stage == "rigid" and settings.search_range_mm > 0:
         level = pyramid[0]
         try:
-            method = _method(level, transform, settings)
+            # Mattes whatever the metric: ANTs CC would cost minutes over the grid.
+            method = _method(level, transform, replace(settings, metric="mattes"))
             starts = _grid_starts(method, level, _overlap_extent(level, moving), settings)
         except RuntimeError as exc:
             logger.warning("grid search failed (%s); descending from the header alignment only", _last_line(exc))
@@ -767,16 +805,9 @@ def _scaling_change(transform: sitk.Transform, centre: Sequence[float]) -> float
     return float(np.abs(singular_values - 1.0).max())
 
 
-def _corner_displacement(transform: sitk.Transform, fixed: sitk.Image) -> float:
-    """Largest distance a corner of the fixed field of view is moved by ``transform``."""
-    ranges = [(0, s - 1) for s in fixed.GetSize()]
-    corners = [np.asarray(fixed.TransformIndexToPhysicalPoint(c)) for c in itertools.product(*ranges)]
-    return max(float(np.linalg.norm(np.asarray(transform.TransformPoint(tuple(p))) - p)) for p in corners)
-
-
 def _optimise(
     fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings, describe: str
-) -> tuple[sitk.Transform, list[StageInfo]]:
+) -> tuple[sitk.Transform, list[StageInfo], list[str]]:
     """Run every stage, keeping a stage's result only when it passes the sanity checks.
 
     Args:
@@ -786,10 +817,12 @@ def _optimise(
         describe: "sub-X: registration of A onto B", the start of error messages.
 
     Returns:
-        The final transform and one :class:`StageInfo` per stage.
+        The final transform, one :class:`StageInfo` per stage, and the
+        reasons the result failed the checks of :func:`_failures` (empty
+        when it passed).
 
     Raises:
-        ValueError: ITK fails, or the result moves the field of view too far.
+        ValueError: ITK fails.
     """
     pyramid = _pyramid(fixed, moving, settings)
     centre = _overlap_centre(fixed, moving)
@@ -815,13 +848,100 @@ def _optimise(
             transform = candidate
         stages.append(info)
     assert transform is not None  # settings guarantee at least one stage
-    displacement = _corner_displacement(transform, fixed)
+    failures = _failures(pyramid[-1], moving, transform, settings)
+    for reason in failures:
+        logger.warning("%s: REGISTRATION FAILED: %s", describe, reason)
+    return transform, stages, failures
+
+
+def _failures(
+    level: _Level, moving: sitk.Image, transform: sitk.Transform, settings: RegistrationSettings
+) -> list[str]:
+    """Why the result cannot be trusted, if it cannot; checked on the finest level.
+
+    * it moves the part of the T2w that the T1w covers by more than
+      ``max_displacement_mm`` (same-session scans do not move that much);
+    * it keeps less than ``min_overlap`` of the T2w voxels that the headers
+      put inside the T1w (mutual information gains by sliding images apart);
+    * (``mattes``) the mutual information is under ``min_mutual_information``
+      (about 0.02-0.03 nats for a T1w of smooth noise, 0.085-0.28 for the
+      real pairs);
+    * the metric barely changes when the result is shifted by
+      ``_PEAK_SHIFT_MM`` along each axis: no anatomy is matched (unrelated
+      images, or the T1w slid onto background).
+    """
+    failures = []
+    region = _footprint(moving, level.fixed, 0.0)
+    displacement = _region_displacement(transform, region)
     if displacement > settings.max_displacement_mm:
-        raise ValueError(
-            f"{describe} failed: the result moves the T2w field of view by up to {displacement:.1f} mm "
-            f"from the header alignment (limit {settings.max_displacement_mm} mm)"
+        failures.append(
+            f"moves the T2w region the T1w covers by up to {displacement:.1f} mm from the header "
+            f"alignment (limit {settings.max_displacement_mm:g} mm)"
         )
-    return transform, stages
+    moved = sitk.Resample(_footprint(moving, moving, 0.0), region, transform, sitk.sitkNearestNeighbor, 0)
+    before = float(sitk.GetArrayViewFromImage(region).sum())
+    kept = float(sitk.GetArrayViewFromImage(sitk.And(moved, region)).sum()) / max(before, 1.0)
+    if kept < settings.min_overlap:
+        failures.append(
+            f"keeps {100 * kept:.0f} % of the overlap the headers give (limit {100 * settings.min_overlap:.0f} %)"
+        )
+    value = _metric_at(level, transform, settings)
+    if settings.metric == "mattes" and -value < settings.min_mutual_information:
+        failures.append(
+            f"mutual information {-value:.3f} nats (limit {settings.min_mutual_information:g}): "
+            "the images share almost no structure"
+        )
+    peak = _peak_contrast(level, transform, settings)
+    if peak < settings.min_peak_contrast:
+        failures.append(
+            f"the metric changes by {100 * peak:.1f} % when the result is shifted by {_PEAK_SHIFT_MM:g} mm "
+            f"(limit {100 * settings.min_peak_contrast:.0f} %): no anatomy is matched"
+        )
+    return failures
+
+
+def _region_displacement(transform: sitk.Transform, region: sitk.Image) -> float:
+    """Largest distance ``transform`` moves a corner of the bounding box of ``region`` (uint8 mask)."""
+    inside = np.argwhere(sitk.GetArrayViewFromImage(region) > 0)[:, ::-1]
+    if len(inside) == 0:
+        return 0.0
+    ranges = list(zip(inside.min(axis=0).tolist(), inside.max(axis=0).tolist(), strict=True))
+    corners = [np.asarray(region.TransformIndexToPhysicalPoint(c)) for c in itertools.product(*ranges)]
+    return max(float(np.linalg.norm(np.asarray(transform.TransformPoint(tuple(p))) - p)) for p in corners)
+
+
+def _peak_contrast(level: _Level, transform: sitk.Transform, settings: RegistrationSettings) -> float:
+    """Mean relative rise of the metric when ``transform`` is shifted by ``_PEAK_SHIFT_MM`` along each axis."""
+    at_result = _metric_at(level, transform, settings)
+    shifted = []
+    for axis, sign in itertools.product(range(3), (-1.0, 1.0)):
+        offset = np.zeros(3)
+        offset[axis] = sign * _PEAK_SHIFT_MM
+        try:
+            shifted.append(_metric_at(level, transform, settings, offset))
+        except RuntimeError:  # shifted off the T1w: as different as can be
+            shifted.append(0.0)
+    return (float(np.mean(shifted)) - at_result) / max(abs(at_result), 1e-12)
+
+
+def _metric_at(
+    level: _Level, transform: sitk.Transform, settings: RegistrationSettings, offset_mm: Sequence[float] = (0, 0, 0)
+) -> float:
+    """Metric of ``transform`` followed by a shift, on one level.
+
+    It is evaluated on a new affine copy, with regular sampling: evaluating
+    with random sampling, or with a method holding the result itself, made
+    later registrations in the same process differ by up to 0.01 mm, not
+    reproducibly.
+    """
+    linear = transform.Downcast()
+    copy = sitk.AffineTransform(3)
+    copy.SetCenter(linear.GetCenter())
+    copy.SetMatrix(linear.GetMatrix())
+    copy.SetTranslation(tuple(np.asarray(linear.GetTranslation()) + np.asarray(offset_mm, dtype=float)))
+    method = _method(level, copy, settings)
+    method.SetMetricSamplingStrategy(method.REGULAR)
+    return float(method.MetricEvaluate(level.fixed, level.moving))
 
 
 def resample_onto(
@@ -872,7 +992,7 @@ def register_t1w_to_t2w(
     describe = f"sub-{subject}: registration of {moving_t1w} onto {fixed_t2w}"
     with _sitk_threads(settings.threads):
         start = time.perf_counter()
-        transform, stages = _optimise(fixed, moving, settings, describe)
+        transform, stages, failures = _optimise(fixed, moving, settings, describe)
         seconds = time.perf_counter() - start
         resampled = resample_onto(moving, fixed, transform)
 
@@ -891,6 +1011,7 @@ def register_t1w_to_t2w(
         metric_value=metric_value,
         seconds=seconds,
         stages=stages,
+        failures=failures,
     )
 
 
@@ -954,12 +1075,18 @@ def run_registration(
         subject: Subject label (without ``sub-``), for messages and the summary.
         out_summary: Optional JSON file receiving the summary.
 
+    A result that fails the checks is still written, flagged: the summary
+    says ``"registration_ok": false`` with the reasons, the QC figure carries
+    a red banner, and the log a warning; the study's registration table
+    (:func:`registration_table`) lists it.
+
     Returns:
-        Summary: subject, metric, final value, seconds, per-stage details and
-        the rigid part of the transform (translation in mm, rotation in deg).
+        Summary: subject, ``registration_ok`` and ``failure_reasons``, metric,
+        final value, seconds, per-stage details and the rigid part of the
+        transform (translation in mm, rotation in deg).
 
     Raises:
-        ValueError: an input cannot be read or the registration fails.
+        ValueError: an input cannot be read or ITK fails.
     """
     result = register_t1w_to_t2w(t2w, t1w, settings, subject=subject)
     image = result.t1w_on_t2w
@@ -976,6 +1103,7 @@ def run_registration(
         out_qc_png,
         title=f"sub-{subject}: T1w on T2w ({settings.metric})",
         t1w_before_img=before,
+        failures=result.failures,
     )
 
     summary = _summary(result, settings, subject)
@@ -995,6 +1123,8 @@ def _summary(result: RegistrationResult, settings: RegistrationSettings, subject
     translation, angles, angle = rigid_parameters(result.transform, _transform_centre(result.transform))
     return {
         "subject": subject,
+        "registration_ok": result.ok,
+        "failure_reasons": list(result.failures),
         "metric": result.metric,
         "final_metric_value": result.metric_value,
         "seconds": round(result.seconds, 3),
@@ -1154,6 +1284,7 @@ def qc_figure(
     out_png: Path,
     title: str,
     t1w_before_img: nib.Nifti1Image | None = None,
+    failures: Sequence[str] = (),
 ) -> Path:
     """QC: T2w/T1w checkerboards before and after, and T1w edges over the T2w.
 
@@ -1167,6 +1298,8 @@ def qc_figure(
         title: Figure title.
         t1w_before_img: T1w on the T2w grid with the header alignment only;
             adds the "before" panel when given.
+        failures: Why the registration failed its checks; when given, a red
+            frame and banner say so.
 
     Returns:
         The PNG path.
@@ -1200,8 +1333,15 @@ def qc_figure(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))  # leave room for the title
+    top = 0.95  # leave room for the title
+    if failures:
+        banner = "REGISTRATION FAILED: " + "; ".join(failures)
+        fig.text(0.5, 0.01, textwrap.fill(banner, 40 * (len(panels) + 1)), ha="center", va="bottom",
+                 color="white", fontsize=9, fontweight="bold", backgroundcolor="red")
+        fig.patch.set_edgecolor("red")
+        fig.patch.set_linewidth(12)
+    fig.tight_layout(rect=(0, 0.12 if failures else 0, 1, top))
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=100, format="png", edgecolor=fig.get_edgecolor())
     plt.close(fig)
     return Path(out_png)
