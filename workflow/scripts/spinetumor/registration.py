@@ -118,9 +118,10 @@ class RegistrationSettings:
         max_scaling_change: An affine stage whose matrix scales any direction
             by more than this fraction is discarded for the rigid result (as
             is one that ends with a worse metric than the rigid stage).
-        max_displacement_mm: Registration fails when it moves a corner of the
-            part of the T2w that the T1w covers more than this from the
-            header alignment.
+        max_displacement_mm: Registration fails when it moves the centre of
+            the part of the T2w that the T1w covers more than this from the
+            header alignment (same-session scans do not move that much)...
+        max_rotation_deg: ... or turns it by more than this.
         min_overlap: Registration fails when it keeps less than this
             fraction of the T2w voxels that the headers put inside the T1w.
         min_peak_contrast: Registration fails when shifting its result by
@@ -152,7 +153,8 @@ class RegistrationSettings:
     stages: tuple[str, ...] = ("rigid", "affine")
     max_scaling_change: float = 0.05
     max_displacement_mm: float = 30.0
-    min_overlap: float = 0.5
+    max_rotation_deg: float = 20.0
+    min_overlap: float = 0.25
     min_peak_contrast: float = 0.05
     min_mutual_information: float = 0.04
     ignore_fixed_zeros: bool = True
@@ -183,6 +185,7 @@ class RegistrationSettings:
             "threads",
             "max_scaling_change",
             "max_displacement_mm",
+            "max_rotation_deg",
             "search_step_mm",
             "search_starts",
         )
@@ -546,11 +549,7 @@ def _overlap_centre(fixed: sitk.Image, moving: sitk.Image) -> tuple[float, ...]:
     translations apart even when the T2w's field of view is several times
     the T1w's; without overlap, the T2w's centre.
     """
-    overlap = np.argwhere(sitk.GetArrayViewFromImage(_footprint(moving, fixed, 0.0)) > 0)
-    if len(overlap) == 0:
-        return _fixed_centre(fixed)
-    index = overlap.mean(axis=0)[::-1]  # numpy (z, y, x) -> ITK (x, y, z)
-    return tuple(fixed.TransformContinuousIndexToPhysicalPoint(index.tolist()))
+    return _mask_centre(_footprint(moving, fixed, 0.0))
 
 
 def _initial_transform(
@@ -859,8 +858,10 @@ def _failures(
 ) -> list[str]:
     """Why the result cannot be trusted, if it cannot; checked on the finest level.
 
-    * it moves the part of the T2w that the T1w covers by more than
-      ``max_displacement_mm`` (same-session scans do not move that much);
+    * it moves the centre of the part of the T2w that the T1w covers by more
+      than ``max_displacement_mm``, or turns by more than ``max_rotation_deg``
+      (same-session scans do not move that much; corners of a large field of
+      view would move by 30 mm for a 10 deg turn);
     * it keeps less than ``min_overlap`` of the T2w voxels that the headers
       put inside the T1w (mutual information gains by sliding images apart);
     * (``mattes``) the mutual information is under ``min_mutual_information``
@@ -872,11 +873,12 @@ def _failures(
     """
     failures = []
     region = _footprint(moving, level.fixed, 0.0)
-    displacement = _region_displacement(transform, region)
-    if displacement > settings.max_displacement_mm:
+    translation, _, angle = rigid_parameters(transform, _mask_centre(region))
+    shift = float(np.linalg.norm(translation))
+    if shift > settings.max_displacement_mm or angle > settings.max_rotation_deg:
         failures.append(
-            f"moves the T2w region the T1w covers by up to {displacement:.1f} mm from the header "
-            f"alignment (limit {settings.max_displacement_mm:g} mm)"
+            f"moves the centre of the overlap by {shift:.1f} mm and turns by {angle:.1f} deg from the "
+            f"header alignment (limits {settings.max_displacement_mm:g} mm, {settings.max_rotation_deg:g} deg)"
         )
     moved = sitk.Resample(_footprint(moving, moving, 0.0), region, transform, sitk.sitkNearestNeighbor, 0)
     before = float(sitk.GetArrayViewFromImage(region).sum())
@@ -900,14 +902,12 @@ def _failures(
     return failures
 
 
-def _region_displacement(transform: sitk.Transform, region: sitk.Image) -> float:
-    """Largest distance ``transform`` moves a corner of the bounding box of ``region`` (uint8 mask)."""
-    inside = np.argwhere(sitk.GetArrayViewFromImage(region) > 0)[:, ::-1]
+def _mask_centre(mask: sitk.Image) -> tuple[float, ...]:
+    """Physical centre of a uint8 mask's voxels (of its image when empty)."""
+    inside = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)
     if len(inside) == 0:
-        return 0.0
-    ranges = list(zip(inside.min(axis=0).tolist(), inside.max(axis=0).tolist(), strict=True))
-    corners = [np.asarray(region.TransformIndexToPhysicalPoint(c)) for c in itertools.product(*ranges)]
-    return max(float(np.linalg.norm(np.asarray(transform.TransformPoint(tuple(p))) - p)) for p in corners)
+        return _fixed_centre(mask)
+    return tuple(mask.TransformContinuousIndexToPhysicalPoint(inside.mean(axis=0)[::-1].tolist()))
 
 
 def _peak_contrast(level: _Level, transform: sitk.Transform, settings: RegistrationSettings) -> float:
