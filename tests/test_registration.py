@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -30,6 +31,7 @@ from spinetumor.registration import (
     RegistrationResult,
     RegistrationSettings,
     register_t1w_to_t2w,
+    registration_table,
     resample_to_t2w,
     run_registration,
     transform_error,
@@ -572,6 +574,27 @@ def test_huge_offset_is_flagged(real_pair: RealPair, tmp_path: Path) -> None:
     del motion
     result = register_t1w_to_t2w(real_pair.t2w, tmp_path / "t1w.nii.gz", RegistrationSettings(), subject="far")
     assert not result.ok
+
+
+def test_registration_table_puts_failures_first(tmp_path: Path) -> None:
+    base = {
+        "metric": "mattes",
+        "final_metric_value": -0.2,
+        "rigid_translation_mm_lps": [3.0, 4.0, 0.0],
+        "rigid_rotation_deg": 2.0,
+        "transform_type": "Euler3DTransform",
+        "seconds": 1.5,
+    }
+    (tmp_path / "a.json").write_text(json.dumps({**base, "registration_ok": True, "failure_reasons": []}))
+    (tmp_path / "b.json").write_text(
+        json.dumps({**base, "registration_ok": False, "failure_reasons": ["one", "two"]})
+    )
+    table = registration_table({"sub-a": tmp_path / "a.json", "sub-b": tmp_path / "b.json"}, tmp_path / "r.tsv")
+    written = pd.read_csv(tmp_path / "r.tsv", sep="\t", keep_default_na=False)
+    assert written["unit"].tolist() == ["sub-b", "sub-a"] == table["unit"].tolist()
+    assert written["registration_ok"].tolist() == [False, True]
+    assert written["failure_reasons"].tolist() == ["one; two", ""]
+    assert written["rigid_translation_mm"].tolist() == [5.0, 5.0]
 
 
 # ------------------------------------------------------------------ 5. bad input

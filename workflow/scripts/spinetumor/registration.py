@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import math
 import textwrap
@@ -54,6 +55,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import SimpleITK as sitk
 
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
@@ -65,6 +67,7 @@ __all__ = [
     "StageInfo",
     "qc_figure",
     "register_t1w_to_t2w",
+    "registration_table",
     "resample_onto",
     "resample_to_t2w",
     "rigid_parameters",
@@ -1110,6 +1113,58 @@ def run_registration(
     if out_summary is not None:
         write_json(summary, out_summary)
     return summary
+
+
+#: Columns of the study's registration table, one row per unit.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "unit",
+    "registration_ok",
+    "failure_reasons",
+    "metric",
+    "final_metric_value",
+    "rigid_translation_mm",
+    "rigid_rotation_deg",
+    "transform_type",
+    "seconds",
+)
+
+
+def registration_table(summaries: Mapping[str, Path], out_tsv: Path) -> pd.DataFrame:
+    """The study's registration table: one row per unit, failures first, from the JSON summaries.
+
+    Args:
+        summaries: Unit id (file prefix) -> the unit's registration summary
+            JSON (``..._space-T2w_T1w.json``).
+        out_tsv: Destination TSV (written atomically).
+
+    Returns:
+        The table (columns :data:`TABLE_COLUMNS`).
+    """
+    rows = []
+    for unit, path in sorted(summaries.items()):
+        summary = json.loads(Path(path).read_text())
+        rows.append(
+            {
+                "unit": unit,
+                "registration_ok": bool(summary.get("registration_ok", True)),
+                "failure_reasons": "; ".join(summary.get("failure_reasons", [])),
+                "metric": summary["metric"],
+                "final_metric_value": summary["final_metric_value"],
+                "rigid_translation_mm": round(float(np.linalg.norm(summary["rigid_translation_mm_lps"])), 3),
+                "rigid_rotation_deg": summary["rigid_rotation_deg"],
+                "transform_type": summary["transform_type"],
+                "seconds": summary["seconds"],
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values(
+        ["registration_ok", "unit"], kind="stable"
+    )
+    failed = table.loc[~table["registration_ok"], "unit"].tolist()
+    if failed:
+        logger.warning("registration failed its checks for %d unit(s): %s", len(failed), ", ".join(failed))
+    with atomic_path(out_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    return table
 
 
 def _write_transform(transform: sitk.Transform, path: Path) -> None:
