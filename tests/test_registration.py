@@ -476,7 +476,8 @@ def real_pair(request: pytest.FixtureRequest) -> RealPair:
     subject = request.param
     anat = real_spine / f"sub-{subject}" / "anat"
     t2w, t1w = anat / f"sub-{subject}_T2w.nii.gz", anat / f"sub-{subject}_T1w.nii.gz"
-    cord = nib.load(real_spine / "derivatives" / "labels" / f"sub-{subject}" / "anat" / f"sub-{subject}_T2w_seg-manual.nii.gz")
+    labels = real_spine / "derivatives" / "labels" / f"sub-{subject}" / "anat"
+    cord = nib.load(labels / f"sub-{subject}_T2w_seg-manual.nii.gz")
     cord_ras = np.argwhere(np.asarray(cord.dataobj) > 0) @ cord.affine[:3, :3].T + cord.affine[:3, 3]
     result = register_t1w_to_t2w(t2w, t1w, RegistrationSettings(), subject=subject)
     assert result.ok, result.failures
@@ -509,7 +510,7 @@ def test_real_pairs_recover_rigid_offsets_up_to_10_deg_and_15_mm(real_pair: Real
     for rotation, translation in OFFSETS[subject]:
         motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", rotation, translation)
         start, residual = _residual_mm(real_pair, tmp_path / "t1w.nii.gz", motion)
-        print(f"sub-{subject} {rotation} deg {translation} mm: {start:.1f} mm at the cord -> {residual:.2f} mm")
+        print(f"sub-{subject} {rotation} deg {translation} mm: {start:.1f} mm at the cord -> {residual:.2f}")
         assert start > 5.0
         assert residual < 1.0, (rotation, translation)
 
@@ -522,19 +523,21 @@ def test_real_t1w_covering_a_small_part_of_the_t2w(real_pair: RealPair, tmp_path
     # registration, which must stay near the whole T1w's.
     subject = real_pair.t2w.name.split("_")[0].removeprefix("sub-")
     crop_mm, offsets = {
-        "errsm30": ((30, 30, 30), [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8))]),  # T2w 60 x 55 x 52 mm
-        "unf01": ((64, 64, 16), [((1, -1, 8), (5, -6, 2))]),  # T2w 131 x 141 x 16 mm
+        # T2w 60 x 55 x 52 mm
+        "errsm30": ((30, 30, 30), [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8))]),
+        # T2w 131 x 141 x 16 mm
+        "unf01": ((64, 64, 16), [((1, -1, 8), (5, -6, 2))]),
     }[subject]
     t2w = nib.load(real_pair.t2w)
     assert np.prod(t2w.shape) * np.prod(t2w.header.get_zooms()) > 4 * np.prod(crop_mm)
     moved_t1w(real_pair.t1w, tmp_path / "block.nii.gz", (0, 0, 0), (0, 0, 0), crop_mm)
-    block = register_t1w_to_t2w(real_pair.t2w, tmp_path / "block.nii.gz", RegistrationSettings(), subject=subject)
+    block = register_t1w_to_t2w(real_pair.t2w, tmp_path / "block.nii.gz", RegistrationSettings(), subject)
     assert block.ok, block.failures
     assert transform_error(block.transform, real_pair.reference, real_pair.cord_lps)[0] < 1.5
     for rotation, translation in offsets:
         motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", rotation, translation, crop_mm)
         start, residual = _residual_mm(real_pair, tmp_path / "t1w.nii.gz", motion, block.transform)
-        print(f"sub-{subject} T1w cut to {crop_mm} mm, {rotation} deg {translation} mm: {start:.1f} -> {residual:.2f} mm")
+        print(f"sub-{subject} block {crop_mm}, {rotation} {translation} mm: {start:.1f} -> {residual:.2f}")
         assert start > 5.0
         assert residual < 1.0
 
@@ -570,9 +573,8 @@ def test_failed_registration_is_flagged_in_summary_and_qc(real_spine: Path, tmp_
 
 def test_huge_offset_is_flagged(real_pair: RealPair, tmp_path: Path) -> None:
     # 25 deg and 40 mm: beyond the search, and beyond what a session moves.
-    motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", (25, 0, 0), (0, 40, 0))
-    del motion
-    result = register_t1w_to_t2w(real_pair.t2w, tmp_path / "t1w.nii.gz", RegistrationSettings(), subject="far")
+    moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", (25, 0, 0), (0, 40, 0))
+    result = register_t1w_to_t2w(real_pair.t2w, tmp_path / "t1w.nii.gz", RegistrationSettings(), "far")
     assert not result.ok
 
 
@@ -589,7 +591,8 @@ def test_registration_table_puts_failures_first(tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text(
         json.dumps({**base, "registration_ok": False, "failure_reasons": ["one", "two"]})
     )
-    table = registration_table({"sub-a": tmp_path / "a.json", "sub-b": tmp_path / "b.json"}, tmp_path / "r.tsv")
+    summaries = {"sub-a": tmp_path / "a.json", "sub-b": tmp_path / "b.json"}
+    table = registration_table(summaries, tmp_path / "r.tsv")
     written = pd.read_csv(tmp_path / "r.tsv", sep="\t", keep_default_na=False)
     assert written["unit"].tolist() == ["sub-b", "sub-a"] == table["unit"].tolist()
     assert written["registration_ok"].tolist() == [False, True]

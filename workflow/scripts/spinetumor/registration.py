@@ -13,27 +13,41 @@ the image-similarity metric configurable:
   It squares the local correlation, so locally anti-correlated tissue still
   pulls the right way, but every sample costs a (2r+1)^3 neighbourhood.
 
-The optimisation starts from the headers' (scanner-space) alignment: the
-initial transform is the identity in physical space, rotating about the
-centre of the T2w field of view. A moments-based translation is deliberately
-not used: it would replace the scanner's alignment, usually good to a few
-millimetres, with a guess driven by the two fields of view.
+The optimisation starts from the headers' (scanner-space) alignment. A
+moments-based translation is deliberately not used: it would replace the
+scanner's alignment, usually good to a few millimetres, with a guess driven
+by the two fields of view. Patients still move between series by several
+millimetres and degrees, beyond what gradient descent from the headers
+recovers (on sub-errsm30, 8/5/-4 deg with 6/6/-8 mm ended 11 mm off), so the
+rigid stage first searches a grid of translations (``search_range_mm``,
+``search_step_mm``) on the coarsest level and descends from the best few
+points (``search_starts``), keeping the lowest metric among the ends that
+keep most of the overlap (mutual information can improve by sliding the
+images apart). Rotations are about the centre of the part of the T2w that
+the T1w covers, and the metric samples only the T2w that the T1w can come to
+cover: a T2w field of view several times the T1w's costs nothing and does
+not couple angles with shifts.
 
 The image pyramid is built here rather than by ``ImageRegistrationMethod``,
 whose shrink factors are isotropic in voxels: on a sagittal 0.6 x 0.6 x 3.7 mm
 scan a factor of 4 would leave a handful of 15 mm slices. Each axis is binned
 only as far as needed to approach ``factor x finest spacing``.
 
-T2w voxels that are exactly 0 (zero filling outside the acquired field of
-view, as in sub-unf01) are left out of the metric: they have no counterpart
-in the T1w, and once smoothed they make false edges.
+The T2w's zero filling outside the acquired field of view (blocks of exact
+zeros of at least 1 cm^3, as in sub-unf01) is left out of the metric: it has
+no counterpart in the T1w, and once smoothed it makes false edges. Scattered
+zero voxels of dark background are image, not filling.
 
-Sanity checks guard against failures seen on real data: an affine stage that
-ends with a worse metric than the rigid stage, or scales the image by more
-than ``max_scaling_change``, is discarded for the rigid result (thin slabs
-leave the affine poorly constrained); and a final transform moving any corner
-of the T2w field of view by more than ``max_displacement_mm`` is an error
-(same-session scans do not move that much).
+An affine stage that ends with a worse metric than the rigid stage, or
+scales the image by more than ``max_scaling_change``, is discarded for the
+rigid result (thin slabs leave the affine poorly constrained). The final
+result is then checked (:func:`_failures`): too large a motion, too little
+overlap kept, too little mutual information, or a flat metric around the
+result. A result failing a check is not an error: it is returned and
+written with ``registration_ok: false`` and the reasons in its summary, a
+red banner on its QC figure, a warning in the log and a row in the study's
+registration table, so that it is never passed on silently and the QC
+shows what went wrong.
 
 Transforms follow ITK: they map points of the fixed (T2w) physical space to
 the moving (T1w) physical space, in ITK's LPS millimetres.
@@ -646,7 +660,10 @@ def _method(
 
 
 def _grid_starts(
-    method: sitk.ImageRegistrationMethod, level: _Level, overlap_mm: np.ndarray, settings: RegistrationSettings
+    method: sitk.ImageRegistrationMethod,
+    level: _Level,
+    overlap_mm: np.ndarray,
+    settings: RegistrationSettings,
 ) -> list:
     """Rigid parameters of the best few points of a translation grid, best first.
 
@@ -658,17 +675,19 @@ def _grid_starts(
     best overlap compete; the starts kept are the lowest values at least two
     steps apart, so that they lie in different basins.
     """
-    steps = [
-        max(0, min(round(settings.search_range_mm / settings.search_step_mm), int(half / settings.search_step_mm)))
-        for half in overlap_mm / 2
-    ]
+    most = round(settings.search_range_mm / settings.search_step_mm)
+    steps = [max(0, min(most, int(half / settings.search_step_mm))) for half in overlap_mm / 2]
     method.SetOptimizerAsExhaustive([0, 0, 0, *steps], stepLength=settings.search_step_mm)
     method.SetOptimizerScales([1.0] * 6)
     grid: list[tuple[float, int, tuple[float, ...]]] = []
     method.AddCommand(
         sitk.sitkIterationEvent,
         lambda: grid.append(
-            (method.GetMetricValue(), method.GetMetricNumberOfValidPoints(), tuple(method.GetOptimizerPosition()))
+            (
+                method.GetMetricValue(),
+                method.GetMetricNumberOfValidPoints(),
+                tuple(method.GetOptimizerPosition()),
+            )
         ),
     )
     method.Execute(level.fixed, level.moving)
@@ -758,7 +777,9 @@ def _run_stage(
             method = _method(level, transform, replace(settings, metric="mattes"))
             starts = _grid_starts(method, level, _overlap_extent(level, moving), settings)
         except RuntimeError as exc:
-            logger.warning("grid search failed (%s); descending from the header alignment only", _last_line(exc))
+            logger.warning(
+                "grid search failed (%s); descending from the header alignment only", _last_line(exc)
+            )
     # Every start descends all but the finest level (which costs as much as
     # the others together); the best end alone goes on to the finest.
     coarse = pyramid[:-1] if len(starts) > 1 and len(pyramid) > 1 else pyramid
@@ -771,7 +792,8 @@ def _run_stage(
         (end for end in ends if end[1] >= _MIN_OVERLAP * most), key=lambda end: end[0]
     )
     if len(ends) > 1:
-        logger.debug("%s starts: %s", stage, [(round(e[0], 4), e[1], [round(v, 3) for v in e[4]]) for e in ends])
+        summary = [(round(e[0], 4), e[1], [round(v, 3) for v in e[4]]) for e in ends]
+        logger.debug("%s starts (metric, valid samples, parameters): %s", stage, summary)
     transform.SetParameters(parameters)
     if coarse is not pyramid:
         value, _, finest_iterations, finest_stops = _descend(pyramid[-1:], transform, settings)
@@ -881,14 +903,16 @@ def _failures(
     if shift > settings.max_displacement_mm or angle > settings.max_rotation_deg:
         failures.append(
             f"moves the centre of the overlap by {shift:.1f} mm and turns by {angle:.1f} deg from the "
-            f"header alignment (limits {settings.max_displacement_mm:g} mm, {settings.max_rotation_deg:g} deg)"
+            f"header alignment (limits {settings.max_displacement_mm:g} mm, "
+            f"{settings.max_rotation_deg:g} deg)"
         )
     moved = sitk.Resample(_footprint(moving, moving, 0.0), region, transform, sitk.sitkNearestNeighbor, 0)
     before = float(sitk.GetArrayViewFromImage(region).sum())
     kept = float(sitk.GetArrayViewFromImage(sitk.And(moved, region)).sum()) / max(before, 1.0)
     if kept < settings.min_overlap:
         failures.append(
-            f"keeps {100 * kept:.0f} % of the overlap the headers give (limit {100 * settings.min_overlap:.0f} %)"
+            f"keeps {100 * kept:.0f} % of the overlap the headers give "
+            f"(limit {100 * settings.min_overlap:.0f} %)"
         )
     value = _metric_at(level, transform, settings)
     if settings.metric == "mattes" and -value < settings.min_mutual_information:
@@ -914,7 +938,7 @@ def _mask_centre(mask: sitk.Image) -> tuple[float, ...]:
 
 
 def _peak_contrast(level: _Level, transform: sitk.Transform, settings: RegistrationSettings) -> float:
-    """Mean relative rise of the metric when ``transform`` is shifted by ``_PEAK_SHIFT_MM`` along each axis."""
+    """Mean relative rise of the metric when the result is shifted by ``_PEAK_SHIFT_MM`` along each axis."""
     at_result = _metric_at(level, transform, settings)
     shifted = []
     for axis, sign in itertools.product(range(3), (-1.0, 1.0)):
@@ -928,7 +952,10 @@ def _peak_contrast(level: _Level, transform: sitk.Transform, settings: Registrat
 
 
 def _metric_at(
-    level: _Level, transform: sitk.Transform, settings: RegistrationSettings, offset_mm: Sequence[float] = (0, 0, 0)
+    level: _Level,
+    transform: sitk.Transform,
+    settings: RegistrationSettings,
+    offset_mm: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> float:
     """Metric of ``transform`` followed by a shift, on one level.
 
