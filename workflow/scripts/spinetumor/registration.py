@@ -104,6 +104,12 @@ _MIN_SAMPLES = 5_000
 _MIN_FILLING_MM3 = 1000.0
 #: Shift (mm) of the result at which the metric must have risen (failure check).
 _PEAK_SHIFT_MM = 3.0
+#: Largest pyramid level (T2w voxels) on which results are compared and checked.
+_MAX_CHECK_VOXELS = 1_000_000
+#: Metric samples per point of the search grid.
+_GRID_SAMPLES = 5_000
+#: Search starts that go on past the coarsest level.
+_FINALISTS = 2
 #: Search points keeping less than this fraction of the best overlap are not compared.
 _MIN_OVERLAP = 0.8
 _INTERPOLATORS: dict[str, int] = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
@@ -675,6 +681,10 @@ def _grid_starts(
     best overlap compete; the starts kept are the lowest values at least two
     steps apart, so that they lie in different basins.
     """
+    usable = max(level.fixed.GetNumberOfPixels() * level.kept_fraction, 1.0)
+    if _GRID_SAMPLES < usable:
+        method.SetMetricSamplingStrategy(method.RANDOM)
+        method.SetMetricSamplingPercentage(_GRID_SAMPLES / usable, _itk_seed(settings.seed))
     most = round(settings.search_range_mm / settings.search_step_mm)
     steps = [max(0, min(most, int(half / settings.search_step_mm))) for half in overlap_mm / 2]
     method.SetOptimizerAsExhaustive([0, 0, 0, *steps], stepLength=settings.search_step_mm)
@@ -725,14 +735,25 @@ def _overlap_extent(level: _Level, moving: sitk.Image) -> np.ndarray:
         return np.min(np.where(cosines > 1e-6, extent[None, :] / cosines, np.inf), axis=1)
 
 
+def _check_level(pyramid: Sequence[_Level]) -> _Level:
+    """The finest level of at most ``_MAX_CHECK_VOXELS`` T2w voxels (else the coarsest).
+
+    Results are compared and checked there: regular sampling, which keeps
+    evaluations reproducible, walks every voxel (0.4 s for 512 x 512 x 16).
+    """
+    small = [level for level in pyramid if level.fixed.GetNumberOfPixels() <= _MAX_CHECK_VOXELS]
+    return small[-1] if small else pyramid[0]
+
+
 def _descend(
-    pyramid: Sequence[_Level], transform: sitk.Transform, settings: RegistrationSettings
+    pyramid: Sequence[_Level], transform: sitk.Transform, settings: RegistrationSettings, check: _Level
 ) -> tuple[float, int, list[int], list[str]]:
     """Gradient descent over the pyramid, coarse to fine, updating ``transform`` in place.
 
     Returns:
-        The metric value and number of valid samples at the end of the
-        finest level, and the iterations and stop condition of each level.
+        The metric value on the ``check`` level and the number of valid
+        samples at the end of the last level, and the iterations and stop
+        condition of each level.
     """
     iterations: list[int] = []
     stops: list[str] = []
@@ -749,7 +770,7 @@ def _descend(
         logger.debug("level %s: %d iterations, %s", level.fixed.GetSize(), iterations[-1], stops[-1])
     # Evaluated again at the end, on the seeded samples of the finest level:
     # the same samples for every start and stage, so they compare fairly.
-    return _metric_at(pyramid[-1], transform, settings), valid[0], iterations, stops
+    return _metric_at(check, transform, settings), valid[0], iterations, stops
 
 
 def _run_stage(
@@ -780,24 +801,28 @@ def _run_stage(
             logger.warning(
                 "grid search failed (%s); descending from the header alignment only", _last_line(exc)
             )
-    # Every start descends all but the finest level (which costs as much as
-    # the others together); the best end alone goes on to the finest.
-    coarse = pyramid[:-1] if len(starts) > 1 and len(pyramid) > 1 else pyramid
-    ends = []
-    for point in starts or [initial]:
-        transform.SetParameters(tuple(float(v) for v in point))
-        ends.append((*_descend(coarse, transform, settings), transform.GetParameters()))
-    most = max(end[1] for end in ends)
-    value, _, iterations, stops, parameters = min(
-        (end for end in ends if end[1] >= _MIN_OVERLAP * most), key=lambda end: end[0]
-    )
-    if len(ends) > 1:
-        summary = [(round(e[0], 4), e[1], [round(v, 3) for v in e[4]]) for e in ends]
-        logger.debug("%s starts (metric, valid samples, parameters): %s", stage, summary)
+    # A tournament: every start descends the coarsest level, the best
+    # ``_FINALISTS`` the middle levels, and the best one alone the finest,
+    # which costs as much as all the others together.
+    runs = [(tuple(float(v) for v in point), [], []) for point in starts or [initial]]
+    value = float("nan")
+    for index, level in enumerate(pyramid):
+        ends = []
+        for parameters, iterations, stops in runs:
+            transform.SetParameters(parameters)
+            check = _check_level(pyramid) if index == len(pyramid) - 1 else level
+            value, valid, its, sts = _descend([level], transform, settings, check)
+            ends.append((value, valid, transform.GetParameters(), iterations + its, stops + sts))
+        most = max(end[1] for end in ends)
+        ranked = sorted((end for end in ends if end[1] >= _MIN_OVERLAP * most), key=lambda end: end[0])
+        if len(ends) > 1:
+            summary = [(round(e[0], 4), e[1], [round(v, 3) for v in e[2]]) for e in ends]
+            logger.debug("%s level %d (metric, valid samples, parameters): %s", stage, index, summary)
+        keep = 1 if index >= len(pyramid) - 2 else _FINALISTS
+        runs = [(end[2], end[3], end[4]) for end in ranked[:keep]]
+        value = ranked[0][0]
+    parameters, iterations, stops = runs[0]
     transform.SetParameters(parameters)
-    if coarse is not pyramid:
-        value, _, finest_iterations, finest_stops = _descend(pyramid[-1:], transform, settings)
-        iterations, stops = iterations + finest_iterations, stops + finest_stops
     return StageInfo(stage, value, tuple(iterations), tuple(stops), time.perf_counter() - start)
 
 
@@ -872,7 +897,7 @@ def _optimise(
             transform = candidate
         stages.append(info)
     assert transform is not None  # settings guarantee at least one stage
-    failures = _failures(pyramid[-1], moving, transform, settings)
+    failures = _failures(_check_level(pyramid), moving, transform, settings)
     for reason in failures:
         logger.warning("%s: REGISTRATION FAILED: %s", describe, reason)
     return transform, stages, failures
@@ -881,7 +906,7 @@ def _optimise(
 def _failures(
     level: _Level, moving: sitk.Image, transform: sitk.Transform, settings: RegistrationSettings
 ) -> list[str]:
-    """Why the result cannot be trusted, if it cannot; checked on the finest level.
+    """Why the result cannot be trusted, if it cannot; checked on ``level`` (see ``_check_level``).
 
     * it moves the centre of the part of the T2w that the T1w covers by more
       than ``max_displacement_mm``, or turns by more than ``max_rotation_deg``
