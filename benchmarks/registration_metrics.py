@@ -14,9 +14,9 @@ For each metric (mattes, correlation, ants_cc) and stage list:
 * seconds of optimisation, single-threaded.
 
 Then the default settings are timed on a 512 x 512 x 16 pair at
-0.6 x 0.6 x 3.7 mm. The displacement guard is switched off here so that
-failures are measured instead of raised; the ``guard`` column says whether
-the default guard would have rejected the result.
+0.6 x 0.6 x 3.7 mm. The displacement check is switched off here so that
+failures are measured instead of flagged; the ``guard`` column says whether
+the result moves a corner of the T2w by more than the default limit.
 
 Usage::
 

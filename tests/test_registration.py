@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -30,6 +31,7 @@ from spinetumor.registration import (
     RegistrationResult,
     RegistrationSettings,
     register_t1w_to_t2w,
+    registration_table,
     resample_to_t2w,
     run_registration,
     transform_error,
@@ -375,12 +377,13 @@ def test_implausible_affine_falls_back_to_rigid(phantom: PhantomPair) -> None:
     assert result.transform.GetName() == "Euler3DTransform"
 
 
-def test_too_large_a_motion_is_an_error(phantom: PhantomPair) -> None:
+def test_too_large_a_motion_is_flagged(phantom: PhantomPair) -> None:
     settings = RegistrationSettings(
         stages=("rigid",), shrink_factors=(4,), smoothing_sigmas_mm=(2.0,), max_displacement_mm=0.5
     )
-    with pytest.raises(ValueError, match=r"sub-ph: registration of .*t1w\.nii\.gz.* failed.*mm"):
-        register_t1w_to_t2w(phantom.t2w, phantom.t1w, settings, subject="ph")
+    result = register_t1w_to_t2w(phantom.t2w, phantom.t1w, settings, subject="ph")
+    assert not result.ok
+    assert any("limits 0.5 mm" in reason for reason in result.failures)
 
 
 # ----------------------------------------------------------------- 3. real pairs
@@ -408,7 +411,196 @@ def test_real_pair_cord_overlap_not_worse_than_headers(real_spine: Path, subject
     assert dice_registered >= dice_headers - 0.05
 
 
-# ------------------------------------------------------------------ 4. bad input
+# ------------------------------------------------- 4. capture range on real pairs
+#
+# The real T1w header is moved rigidly about the T1w's centre; the truth is
+# that motion after the registration of the unmoved pair (which the checks
+# above compare with the manual cord masks). The residual is the largest
+# distance between the found and true transforms at the T2w cord voxels.
+# "Headers only" would be 7-26 mm off at the cord for these offsets.
+
+
+def moved_t1w(t1w: Path, out: Path, rotation_deg, translation_mm, crop_mm=None) -> sitk.Transform:
+    """Write ``t1w`` with its header moved rigidly about its centre (RAS), optionally cropped first.
+
+    Args:
+        t1w: T1w NIfTI.
+        out: Output NIfTI.
+        rotation_deg: Euler angles (deg) about the RAS axes.
+        translation_mm: RAS shift (mm).
+        crop_mm: Keep only this extent (mm) per voxel axis around the centre
+            (None: all), making the T2w's field of view several times the T1w's.
+
+    Returns:
+        The motion as a fixed-to-moving transform in ITK LPS: a point x of
+        the old T1w world lies at ``motion(x)`` in the new one.
+    """
+    image = nib.load(t1w)
+    if crop_mm is not None:
+        size = np.asarray(image.shape[:3])
+        keep = np.minimum(size, np.round(np.asarray(crop_mm) / image.header.get_zooms()[:3]).astype(int))
+        first = (size - keep) // 2
+        image = image.slicer[tuple(slice(f, f + k) for f, k in zip(first, keep, strict=True))]
+    centre = image.affine[:3, :3] @ ((np.asarray(image.shape[:3]) - 1) / 2) + image.affine[:3, 3]
+    euler = sitk.Euler3DTransform()
+    euler.SetRotation(*np.radians(rotation_deg))
+    rotation = np.asarray(euler.GetMatrix()).reshape(3, 3)
+    motion = np.eye(4)
+    motion[:3, :3] = rotation
+    motion[:3, 3] = centre - rotation @ centre + np.asarray(translation_mm, dtype=float)
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj), motion @ image.affine, image.header), out)
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
+    motion_lps = flip @ motion @ flip
+    truth = sitk.AffineTransform(3)
+    truth.SetMatrix(motion_lps[:3, :3].ravel().tolist())
+    truth.SetTranslation(motion_lps[:3, 3].tolist())
+    return truth
+
+
+@dataclass
+class RealPair:
+    t2w: Path
+    t1w: Path
+    cord_lps: np.ndarray  # T2w cord-mask voxel centres (ITK LPS mm)
+    reference: sitk.Transform  # registration of the unmoved pair
+
+
+@pytest.fixture(scope="module", params=["errsm30", "unf01"])
+def real_pair(request: pytest.FixtureRequest) -> RealPair:
+    """A real pair and the registration of its unmoved images, once per module (or a skip)."""
+    import conftest
+
+    real_spine = conftest.REAL_SPINE
+    if not real_spine.is_dir():
+        pytest.skip(f"real data not found at {real_spine} (../shared must sit beside the repo)")
+    subject = request.param
+    anat = real_spine / f"sub-{subject}" / "anat"
+    t2w, t1w = anat / f"sub-{subject}_T2w.nii.gz", anat / f"sub-{subject}_T1w.nii.gz"
+    labels = real_spine / "derivatives" / "labels" / f"sub-{subject}" / "anat"
+    cord = nib.load(labels / f"sub-{subject}_T2w_seg-manual.nii.gz")
+    cord_ras = np.argwhere(np.asarray(cord.dataobj) > 0) @ cord.affine[:3, :3].T + cord.affine[:3, 3]
+    result = register_t1w_to_t2w(t2w, t1w, RegistrationSettings(), subject=subject)
+    assert result.ok, result.failures
+    return RealPair(t2w, t1w, cord_ras @ LPS, result.transform)
+
+
+# (rotation deg, translation mm) in RAS. The second is the issue's 12 mm case
+# that ended 11.4 mm off on sub-errsm30; the third is 10 deg and 15 mm. The
+# 16 mm-thick axial sub-unf01 slab tilted by 8 deg leaves a thin wedge of
+# overlap: that case ends 0.7-1.1 mm off with the default seed and 3.5 mm
+# with others (benchmarks/RESULTS.md), so its large motions here are in-plane.
+OFFSETS = {
+    "errsm30": [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8)), ((10, -10, 10), (15, -15, 10))],
+    "unf01": [((4, -3, 2), (3, -4, 5)), ((2, -2, 10), (15, -15, 3))],
+}
+
+
+def _residual_mm(pair: RealPair, t1w: Path, motion: sitk.Transform, reference=None) -> tuple[float, float]:
+    """(headers-only error, residual after registration), mm, at the T2w cord voxels."""
+    truth = sitk.CompositeTransform([motion, reference or pair.reference])  # the reference first
+    result = register_t1w_to_t2w(pair.t2w, t1w, RegistrationSettings(), subject="moved")
+    assert result.ok, result.failures
+    start, _ = transform_error(sitk.Euler3DTransform(), truth, pair.cord_lps)
+    residual, _ = transform_error(result.transform, truth, pair.cord_lps)
+    return start, residual
+
+
+def test_real_pairs_recover_rigid_offsets_up_to_10_deg_and_15_mm(real_pair: RealPair, tmp_path: Path) -> None:
+    subject = real_pair.t2w.name.split("_")[0].removeprefix("sub-")
+    for rotation, translation in OFFSETS[subject]:
+        motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", rotation, translation)
+        start, residual = _residual_mm(real_pair, tmp_path / "t1w.nii.gz", motion)
+        print(f"sub-{subject} {rotation} deg {translation} mm: {start:.1f} mm at the cord -> {residual:.2f}")
+        assert start > 5.0
+        assert residual < 1.0, (rotation, translation)
+
+
+def test_real_t1w_covering_a_small_part_of_the_t2w(real_pair: RealPair, tmp_path: Path) -> None:
+    # Clinical T1w often cover less than the T2w: the T1w cut to a block
+    # with a fifth to a sixth of the T2w's field of view, moved by 7-15 mm at
+    # the cord. A small block fits the T2w a little differently (the neck
+    # bends between series), so the truth starts from the unmoved block's
+    # registration, which must stay near the whole T1w's.
+    subject = real_pair.t2w.name.split("_")[0].removeprefix("sub-")
+    crop_mm, offsets = {
+        # T2w 60 x 55 x 52 mm
+        "errsm30": ((30, 30, 30), [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8))]),
+        # T2w 131 x 141 x 16 mm
+        "unf01": ((64, 64, 16), [((1, -1, 8), (5, -6, 2))]),
+    }[subject]
+    t2w = nib.load(real_pair.t2w)
+    assert np.prod(t2w.shape) * np.prod(t2w.header.get_zooms()) > 4 * np.prod(crop_mm)
+    moved_t1w(real_pair.t1w, tmp_path / "block.nii.gz", (0, 0, 0), (0, 0, 0), crop_mm)
+    block = register_t1w_to_t2w(real_pair.t2w, tmp_path / "block.nii.gz", RegistrationSettings(), subject)
+    assert block.ok, block.failures
+    assert transform_error(block.transform, real_pair.reference, real_pair.cord_lps)[0] < 1.5
+    for rotation, translation in offsets:
+        motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", rotation, translation, crop_mm)
+        start, residual = _residual_mm(real_pair, tmp_path / "t1w.nii.gz", motion, block.transform)
+        print(f"sub-{subject} block {crop_mm}, {rotation} {translation} mm: {start:.1f} -> {residual:.2f}")
+        assert start > 5.0
+        assert residual < 1.0
+
+
+def test_failed_registration_is_flagged_in_summary_and_qc(real_spine: Path, tmp_path: Path) -> None:
+    # A "T1w" of smooth noise on the real T1w's grid: nothing to match.
+    anat = real_spine / "sub-errsm30" / "anat"
+    t1w = nib.load(anat / "sub-errsm30_T1w.nii.gz")
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(rng.normal(size=t1w.shape), 3) * 1000 + 500
+    nib.save(nib.Nifti1Image(noise.astype(np.float32), t1w.affine), tmp_path / "noise.nii.gz")
+    out = tmp_path / "out"
+    summary = run_registration(
+        anat / "sub-errsm30_T2w.nii.gz",
+        tmp_path / "noise.nii.gz",
+        out / "t1w.nii.gz",
+        out / "xfm.tfm",
+        out / "qc.png",
+        RegistrationSettings(),
+        subject="noise",
+        out_summary=out / "t1w.json",
+    )
+    assert summary["registration_ok"] is False and summary["failure_reasons"]
+    assert json.loads((out / "t1w.json").read_text())["registration_ok"] is False
+    import matplotlib.image
+
+    rgb = matplotlib.image.imread(out / "qc.png")[..., :3]
+    red = (rgb[..., 0] > 0.8) & (rgb[..., 1] < 0.2) & (rgb[..., 2] < 0.2)
+    assert red.mean() > 0.05  # the red frame and banner
+
+
+def test_huge_offset_is_flagged(real_pair: RealPair, tmp_path: Path) -> None:
+    # 25 deg and 40 mm: beyond the search, and beyond what a session moves.
+    moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", (25, 0, 0), (0, 40, 0))
+    result = register_t1w_to_t2w(real_pair.t2w, tmp_path / "t1w.nii.gz", RegistrationSettings(), "far")
+    assert not result.ok
+
+
+def test_registration_table_puts_failures_first(tmp_path: Path) -> None:
+    base = {
+        "metric": "mattes",
+        "final_metric_value": -0.2,
+        "rigid_translation_mm_lps": [3.0, 4.0, 0.0],
+        "rigid_rotation_deg": 2.0,
+        "transform_type": "Euler3DTransform",
+        "seconds": 1.5,
+    }
+    (tmp_path / "a.json").write_text(json.dumps({**base, "registration_ok": True, "failure_reasons": []}))
+    (tmp_path / "b.json").write_text(
+        json.dumps({**base, "registration_ok": False, "failure_reasons": ["one", "two"]})
+    )
+    summaries = {"sub-a": tmp_path / "a.json", "sub-b": tmp_path / "b.json"}
+    table = registration_table(summaries, tmp_path / "r.tsv")
+    written = pd.read_csv(tmp_path / "r.tsv", sep="\t", keep_default_na=False)
+    assert written["unit"].tolist() == ["sub-b", "sub-a"] == table["unit"].tolist()
+    assert written["registration_ok"].tolist() == [False, True]
+    assert written["failure_reasons"].tolist() == ["one; two", ""]
+    assert written["rigid_translation_mm"].tolist() == [5.0, 5.0]
+
+
+# ------------------------------------------------------------------ 5. bad input
 
 
 def test_missing_file_names_subject_and_file(phantom: PhantomPair, tmp_path: Path) -> None:

@@ -28,3 +28,25 @@ rule register_t1w:
         runtime=res("registration", "runtime"),
     script:
         "../scripts/register_t1w.py"
+
+
+rule registration_table:
+    input:
+        summaries=lambda wildcards: [unit_path(REG_JSON, u) for u in valid_units()],
+    output:
+        table=report(f"{TABLES}/registration.tsv", caption="../report/registration_table.rst",
+                     category="Registration"),
+    params:
+        summaries=lambda wildcards: {u.prefix: unit_path(REG_JSON, u) for u in valid_units()},
+    log:
+        f"{LOGS}/registration/registration_table.log",
+    benchmark:
+        f"{BENCH}/registration/registration_table.tsv"
+    conda:
+        f"{ENVS}/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("light", "mem_mb"),
+        runtime=res("light", "runtime"),
+    script:
+        "../scripts/registration_table.py"

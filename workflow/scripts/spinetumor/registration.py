@@ -13,27 +13,41 @@ the image-similarity metric configurable:
   It squares the local correlation, so locally anti-correlated tissue still
   pulls the right way, but every sample costs a (2r+1)^3 neighbourhood.
 
-The optimisation starts from the headers' (scanner-space) alignment: the
-initial transform is the identity in physical space, rotating about the
-centre of the T2w field of view. A moments-based translation is deliberately
-not used: it would replace the scanner's alignment, usually good to a few
-millimetres, with a guess driven by the two fields of view.
+The optimisation starts from the headers' (scanner-space) alignment. A
+moments-based translation is deliberately not used: it would replace the
+scanner's alignment, usually good to a few millimetres, with a guess driven
+by the two fields of view. Patients still move between series by several
+millimetres and degrees, beyond what gradient descent from the headers
+recovers (on sub-errsm30, 8/5/-4 deg with 6/6/-8 mm ended 11 mm off), so the
+rigid stage first searches a grid of translations (``search_range_mm``,
+``search_step_mm``) on the coarsest level and descends from the best few
+points (``search_starts``), keeping the lowest metric among the ends that
+keep most of the overlap (mutual information can improve by sliding the
+images apart). Rotations are about the centre of the part of the T2w that
+the T1w covers, and the metric samples only the T2w that the T1w can come to
+cover: a T2w field of view several times the T1w's costs nothing and does
+not couple angles with shifts.
 
 The image pyramid is built here rather than by ``ImageRegistrationMethod``,
 whose shrink factors are isotropic in voxels: on a sagittal 0.6 x 0.6 x 3.7 mm
 scan a factor of 4 would leave a handful of 15 mm slices. Each axis is binned
 only as far as needed to approach ``factor x finest spacing``.
 
-T2w voxels that are exactly 0 (zero filling outside the acquired field of
-view, as in sub-unf01) are left out of the metric: they have no counterpart
-in the T1w, and once smoothed they make false edges.
+The T2w's zero filling outside the acquired field of view (blocks of exact
+zeros of at least 1 cm^3, as in sub-unf01) is left out of the metric: it has
+no counterpart in the T1w, and once smoothed it makes false edges. Scattered
+zero voxels of dark background are image, not filling.
 
-Sanity checks guard against failures seen on real data: an affine stage that
-ends with a worse metric than the rigid stage, or scales the image by more
-than ``max_scaling_change``, is discarded for the rigid result (thin slabs
-leave the affine poorly constrained); and a final transform moving any corner
-of the T2w field of view by more than ``max_displacement_mm`` is an error
-(same-session scans do not move that much).
+An affine stage that ends with a worse metric than the rigid stage, or
+scales the image by more than ``max_scaling_change``, is discarded for the
+rigid result (thin slabs leave the affine poorly constrained). The final
+result is then checked (:func:`_failures`): too large a motion, too little
+overlap kept, too little mutual information, or a flat metric around the
+result. A result failing a check is not an error: it is returned and
+written with ``registration_ok: false`` and the reasons in its summary, a
+red banner on its QC figure, a warning in the log and a row in the study's
+registration table, so that it is never passed on silently and the QC
+shows what went wrong.
 
 Transforms follow ITK: they map points of the fixed (T2w) physical space to
 the moving (T1w) physical space, in ITK's LPS millimetres.
@@ -43,8 +57,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import math
+import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -53,6 +69,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import SimpleITK as sitk
 
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
@@ -64,6 +81,7 @@ __all__ = [
     "StageInfo",
     "qc_figure",
     "register_t1w_to_t2w",
+    "registration_table",
     "resample_onto",
     "resample_to_t2w",
     "rigid_parameters",
@@ -82,6 +100,18 @@ _MIN_STEP = 1e-2
 _MIN_LEVEL_SIZE = 8
 #: Fewest metric samples per level (unless the level has fewer usable voxels).
 _MIN_SAMPLES = 5_000
+#: Smallest block of exact zeros taken for zero filling (mm^3).
+_MIN_FILLING_MM3 = 1000.0
+#: Shift (mm) of the result at which the metric must have risen (failure check).
+_PEAK_SHIFT_MM = 3.0
+#: Largest pyramid level (T2w voxels) on which results are compared and checked.
+_MAX_CHECK_VOXELS = 1_000_000
+#: Metric samples per point of the search grid.
+_GRID_SAMPLES = 5_000
+#: Search starts that go on past the coarsest level.
+_FINALISTS = 2
+#: Search points keeping less than this fraction of the best overlap are not compared.
+_MIN_OVERLAP = 0.8
 _INTERPOLATORS: dict[str, int] = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
 
 
@@ -111,11 +141,25 @@ class RegistrationSettings:
         max_scaling_change: An affine stage whose matrix scales any direction
             by more than this fraction is discarded for the rigid result (as
             is one that ends with a worse metric than the rigid stage).
-        max_displacement_mm: Registration fails when a corner of the T2w field
-            of view moves more than this from the header alignment.
-        ignore_fixed_zeros: Leave T2w voxels that are exactly 0 out of the
-            metric: zero filling outside the acquired field of view (as in
-            cropped or reformatted scans) has no counterpart in the T1w.
+        max_displacement_mm: Registration fails when it moves the centre of
+            the part of the T2w that the T1w covers more than this from the
+            header alignment (same-session scans do not move that much)...
+        max_rotation_deg: ... or turns it by more than this.
+        min_overlap: Registration fails when it keeps less than this
+            fraction of the T2w voxels that the headers put inside the T1w.
+        min_peak_contrast: Registration fails when shifting its result by
+            3 mm along each axis worsens the metric by less than this
+            fraction on average: a flat metric means no anatomy matched.
+        min_mutual_information: With ``mattes``, registration fails when the
+            final mutual information (nats) is under this.
+        ignore_fixed_zeros: Leave the T2w's zero filling (blocks of exact
+            zeros outside the acquired field of view, as in cropped or
+            reformatted scans) out of the metric: it has no counterpart in
+            the T1w.
+        search_range_mm: The rigid stage first searches translations up to
+            this far from the header alignment (0: no search).
+        search_step_mm: Spacing of that search grid.
+        search_starts: Descents started from the best points of the grid.
         seed: Seed of the random metric sampling.
         threads: Threads given to SimpleITK (1 makes runs bit-reproducible).
     """
@@ -132,7 +176,14 @@ class RegistrationSettings:
     stages: tuple[str, ...] = ("rigid", "affine")
     max_scaling_change: float = 0.05
     max_displacement_mm: float = 30.0
+    max_rotation_deg: float = 20.0
+    min_overlap: float = 0.25
+    min_peak_contrast: float = 0.05
+    min_mutual_information: float = 0.04
     ignore_fixed_zeros: bool = True
+    search_range_mm: float = 20.0
+    search_step_mm: float = 5.0
+    search_starts: int = 4
     seed: int = 0
     threads: int = 1
 
@@ -157,10 +208,22 @@ class RegistrationSettings:
             "threads",
             "max_scaling_change",
             "max_displacement_mm",
+            "max_rotation_deg",
+            "search_step_mm",
+            "search_starts",
         )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"registration {name} must be positive, got {getattr(self, name)}")
+        if (
+            self.search_range_mm < 0
+            or not 0 <= self.min_overlap <= 1
+            or min(self.min_peak_contrast, self.min_mutual_information) < 0
+        ):
+            raise ValueError(
+                "registration search_range_mm, min_overlap, min_peak_contrast and min_mutual_information "
+                "must be >= 0 (min_overlap <= 1)"
+            )
         if self.mattes_bins < 4 or self.cc_radius < 1:
             raise ValueError("registration mattes_bins must be >= 4 and cc_radius >= 1")
         ordered = [s for s in _STAGES if s in self.stages]
@@ -259,6 +322,8 @@ class RegistrationResult:
             better).
         seconds: Wall time of the optimisation (reading and resampling excluded).
         stages: One :class:`StageInfo` per stage.
+        failures: Why the result failed the checks (empty when it passed):
+            the transform and image are still returned, for the QC figure.
     """
 
     transform: sitk.Transform
@@ -267,6 +332,12 @@ class RegistrationResult:
     metric_value: float
     seconds: float
     stages: list[StageInfo] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the result passed every check."""
+        return not self.failures
 
 
 # --------------------------------------------------------------------------- I/O
@@ -414,31 +485,68 @@ class _Level:
     kept_fraction: float
 
 
+def _footprint(moving: sitk.Image, grid: sitk.Image, margin_mm: float) -> sitk.Image:
+    """uint8 mask on ``grid`` of the moving field of view, widened by ``margin_mm`` on every side.
+
+    The field of view is taken through the header alignment; the margin is
+    the distance the search may move it, so every T2w voxel the T1w can come
+    to cover is kept, and none of a T2w field of view several times larger.
+    """
+    spacing = np.asarray(moving.GetSpacing())
+    pad = np.ceil(margin_mm / spacing).astype(int)
+    direction = np.asarray(moving.GetDirection()).reshape(3, 3)
+    box = sitk.Image([int(n) for n in np.asarray(moving.GetSize()) + 2 * pad], sitk.sitkUInt8) + 1
+    box.SetSpacing(moving.GetSpacing())
+    box.SetDirection(moving.GetDirection())
+    box.SetOrigin(tuple(np.asarray(moving.GetOrigin()) - direction @ (pad * spacing)))
+    return sitk.Resample(box, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
 def _pyramid(fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings) -> list[_Level]:
     """Pyramid levels from coarse to fine, shared by every stage.
 
     Both images go towards ``factor x`` the finest T2w spacing, so a T1w on a
-    finer grid costs no more than the T2w. With ``ignore_fixed_zeros``, a
-    level's mask keeps only voxels whose smoothing footprint lies wholly in
-    the non-zero part of the T2w: blurred zero filling would make false edges.
+    finer grid costs no more than the T2w. A level's mask keeps the T2w
+    voxels that the T1w may come to cover (its field of view widened by the
+    search range); with ``ignore_fixed_zeros``, only those whose smoothing
+    footprint lies wholly in the non-zero part of the T2w: blurred zero
+    filling would make false edges.
     """
     finest = min(fixed.GetSpacing())
-    nonzero = sitk.Cast(sitk.NotEqual(fixed, 0.0), sitk.sitkFloat32)
-    use_mask = settings.ignore_fixed_zeros and _mask_is_useful(nonzero)
+    nonzero = _not_zero_filling(fixed)
+    use_zeros_mask = settings.ignore_fixed_zeros and _mask_is_useful(nonzero)
+    margin = 2 * settings.search_range_mm
     levels = []
     for factor, sigma in zip(settings.shrink_factors, settings.smoothing_sigmas_mm, strict=True):
         fixed_level = _downsample(fixed, factor * finest, sigma)
         moving_level = _downsample(moving, factor * finest, sigma)
-        mask, kept = None, 1.0
-        if use_mask:
-            mask = sitk.Cast(
-                sitk.GreaterEqual(_downsample(nonzero, factor * finest, sigma), 0.999), sitk.sitkUInt8
-            )
-            kept = float(sitk.GetArrayViewFromImage(mask).mean())
-            if kept < 0.01:  # nothing left to sample: fall back to the whole level
-                mask, kept = None, 1.0
+        mask = _footprint(moving, fixed_level, margin)
+        if use_zeros_mask:
+            inside = sitk.GreaterEqual(_downsample(nonzero, factor * finest, sigma), 0.999)
+            mask = sitk.And(mask, sitk.Cast(inside, sitk.sitkUInt8))
+        kept = float(sitk.GetArrayViewFromImage(mask).mean())
+        if kept < 0.01:  # nothing left to sample: fall back to the whole level
+            logger.warning("the T1w field of view barely overlaps the T2w; the metric samples all of it")
+            mask, kept = None, 1.0
+        elif kept > 0.999:
+            mask, kept = None, 1.0
         levels.append(_Level(fixed_level, moving_level, mask, kept))
     return levels
+
+
+def _not_zero_filling(fixed: sitk.Image) -> sitk.Image:
+    """float32 mask, 0 on the T2w's zero filling and 1 elsewhere.
+
+    Zero filling is a connected block of exact zeros of at least
+    ``_MIN_FILLING_MM3``; dark background quantised to 0 in scattered voxels
+    (1.6 % of sub-errsm30's T2w, in blobs of at most 49 voxels) is image, not
+    filling: masking it out with the smoothing margin left 13 % of the
+    coarsest level to the metric, and the optimiser nearly blind.
+    """
+    voxel_mm3 = float(np.prod(fixed.GetSpacing()))
+    components = sitk.ConnectedComponent(sitk.Equal(fixed, 0.0))
+    filling = sitk.RelabelComponent(components, minimumObjectSize=math.ceil(_MIN_FILLING_MM3 / voxel_mm3))
+    return sitk.Cast(sitk.Equal(filling, 0), sitk.sitkFloat32)
 
 
 def _mask_is_useful(nonzero: sitk.Image) -> bool:
@@ -453,18 +561,30 @@ def _mask_is_useful(nonzero: sitk.Image) -> bool:
 
 
 def _fixed_centre(fixed: sitk.Image) -> tuple[float, ...]:
-    """Physical centre of the fixed image's field of view (the rotation centre)."""
+    """Physical centre of the fixed image's field of view."""
     return tuple(fixed.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2.0 for s in fixed.GetSize()]))
 
 
-def _initial_transform(stage: str, fixed: sitk.Image, previous: sitk.Transform | None) -> sitk.Transform:
-    """A transform of kind ``stage`` equal to ``previous``, or to the identity."""
+def _overlap_centre(fixed: sitk.Image, moving: sitk.Image) -> tuple[float, ...]:
+    """Centre of the part of the T2w that the T1w covers (header alignment): the rotation centre.
+
+    Rotating about the middle of what both images see keeps angles and
+    translations apart even when the T2w's field of view is several times
+    the T1w's; without overlap, the T2w's centre.
+    """
+    return _mask_centre(_footprint(moving, fixed, 0.0))
+
+
+def _initial_transform(
+    stage: str, centre: Sequence[float], previous: sitk.Transform | None
+) -> sitk.Transform:
+    """A transform of kind ``stage`` about ``centre`` equal to ``previous``, or to the identity."""
     if stage == "rigid":
         rigid = sitk.Euler3DTransform()
-        rigid.SetCenter(_fixed_centre(fixed))
+        rigid.SetCenter(tuple(centre))
         return rigid
     affine = sitk.AffineTransform(3)
-    affine.SetCenter(_fixed_centre(fixed))
+    affine.SetCenter(tuple(centre))
     if previous is not None:
         euler = sitk.Euler3DTransform(previous)
         affine.SetCenter(euler.GetCenter())
@@ -545,25 +665,164 @@ def _method(
     return method
 
 
-def _run_stage(
-    stage: str, pyramid: Sequence[_Level], transform: sitk.Transform, settings: RegistrationSettings
-) -> StageInfo:
-    """Optimise ``transform`` in place over the whole pyramid, coarse to fine."""
-    start = time.perf_counter()
+def _grid_starts(
+    method: sitk.ImageRegistrationMethod,
+    level: _Level,
+    overlap_mm: np.ndarray,
+    settings: RegistrationSettings,
+) -> list:
+    """Rigid parameters of the best few points of a translation grid, best first.
+
+    The metric is sampled every ``search_step_mm`` within ``search_range_mm``
+    of the current transform on the coarsest level, and along each axis no
+    further than half the images' overlap (``overlap_mm``, the extent in ITK
+    physical axes), so a thin slab is not slid off its partner. Mutual information can
+    improve by sliding the images apart, so only points that keep most of the
+    best overlap compete; the starts kept are the lowest values at least two
+    steps apart, so that they lie in different basins.
+    """
+    usable = max(level.fixed.GetNumberOfPixels() * level.kept_fraction, 1.0)
+    if _GRID_SAMPLES < usable:
+        method.SetMetricSamplingStrategy(method.RANDOM)
+        method.SetMetricSamplingPercentage(_GRID_SAMPLES / usable, _itk_seed(settings.seed))
+    most = round(settings.search_range_mm / settings.search_step_mm)
+    steps = [max(0, min(most, int(half / settings.search_step_mm))) for half in overlap_mm / 2]
+    method.SetOptimizerAsExhaustive([0, 0, 0, *steps], stepLength=settings.search_step_mm)
+    method.SetOptimizerScales([1.0] * 6)
+    grid: list[tuple[float, int, tuple[float, ...]]] = []
+    method.AddCommand(
+        sitk.sitkIterationEvent,
+        lambda: grid.append(
+            (
+                method.GetMetricValue(),
+                method.GetMetricNumberOfValidPoints(),
+                tuple(method.GetOptimizerPosition()),
+            )
+        ),
+    )
+    method.Execute(level.fixed, level.moving)
+    most = max(valid for _, valid, _ in grid)
+    candidates = sorted(
+        (value, position)
+        for value, valid, position in grid
+        if math.isfinite(value) and valid >= _MIN_OVERLAP * most
+    )
+    starts: list[np.ndarray] = []
+    for _, position in candidates:
+        point = np.asarray(position)
+        if all(np.abs(point[3:] - s[3:]).max() >= 2 * settings.search_step_mm - 1e-6 for s in starts):
+            starts.append(point)
+        if len(starts) == settings.search_starts:
+            break
+    return starts
+
+
+def _overlap_extent(level: _Level, moving: sitk.Image) -> np.ndarray:
+    """How far (mm) the T1w can slide along each ITK physical axis and still cover the T2w overlap.
+
+    The overlap (T2w voxels inside the T1w field of view) is measured along
+    the T2w's own axes; a shift along a physical axis crosses grid axis j at
+    the rate of their direction cosine, so an oblique thin slab is as thin
+    along the physical axis nearest its normal.
+    """
+    inside = np.argwhere(sitk.GetArrayViewFromImage(_footprint(moving, level.fixed, 0.0)) > 0)[:, ::-1]
+    if len(inside) == 0:
+        return np.zeros(3)
+    spacing = np.asarray(level.fixed.GetSpacing())
+    extent = (inside.max(axis=0) - inside.min(axis=0) + 1) * spacing  # along grid axes j
+    cosines = np.abs(np.asarray(level.fixed.GetDirection()).reshape(3, 3))  # [physical k, grid j]
+    with np.errstate(divide="ignore"):
+        return np.min(np.where(cosines > 1e-6, extent[None, :] / cosines, np.inf), axis=1)
+
+
+def _check_level(pyramid: Sequence[_Level]) -> _Level:
+    """The finest level of at most ``_MAX_CHECK_VOXELS`` T2w voxels (else the coarsest).
+
+    Results are compared and checked there: regular sampling, which keeps
+    evaluations reproducible, walks every voxel (0.4 s for 512 x 512 x 16).
+    """
+    small = [level for level in pyramid if level.fixed.GetNumberOfPixels() <= _MAX_CHECK_VOXELS]
+    return small[-1] if small else pyramid[0]
+
+
+def _descend(
+    pyramid: Sequence[_Level], transform: sitk.Transform, settings: RegistrationSettings, check: _Level
+) -> tuple[float, int, list[int], list[str]]:
+    """Gradient descent over the pyramid, coarse to fine, updating ``transform`` in place.
+
+    Returns:
+        The metric value on the ``check`` level and the number of valid
+        samples at the end of the last level, and the iterations and stop
+        condition of each level.
+    """
     iterations: list[int] = []
     stops: list[str] = []
-    value = float("nan")
+    valid = [0]
     for level in pyramid:
         method = _method(level, transform, settings)
+        # The count is only readable while the method runs (afterwards it crashes).
+        method.AddCommand(
+            sitk.sitkIterationEvent, lambda m=method: valid.__setitem__(0, m.GetMetricNumberOfValidPoints())
+        )
         method.Execute(level.fixed, level.moving)
-        # The last iteration's value, on the seeded samples of the finest level:
-        # the same samples for every stage, so stages compare fairly.
-        value = float(method.GetMetricValue())
         iterations.append(method.GetOptimizerIteration())
         stops.append(method.GetOptimizerStopConditionDescription())
-        logger.debug(
-            "%s level %s: %d iterations, metric %.5f", stage, level.fixed.GetSize(), iterations[-1], value
-        )
+        logger.debug("level %s: %d iterations, %s", level.fixed.GetSize(), iterations[-1], stops[-1])
+    # Evaluated again at the end, on the seeded samples of the finest level:
+    # the same samples for every start and stage, so they compare fairly.
+    return _metric_at(check, transform, settings), valid[0], iterations, stops
+
+
+def _run_stage(
+    stage: str,
+    pyramid: Sequence[_Level],
+    moving: sitk.Image,
+    transform: sitk.Transform,
+    settings: RegistrationSettings,
+) -> StageInfo:
+    """Optimise ``transform`` in place over the whole pyramid, coarse to fine.
+
+    Gradient descent from the header alignment alone stops in a local optimum
+    once real pairs are more than about 7 mm apart. The rigid stage therefore
+    starts with a grid search of translations on the coarsest level
+    (``_grid_starts``) and descends from each of its best few points; the
+    lowest final metric wins among the ends that keep most of the overlap.
+    """
+    start = time.perf_counter()
+    initial = transform.GetParameters()
+    starts: list = []
+    if stage == "rigid" and settings.search_range_mm > 0:
+        level = pyramid[0]
+        try:
+            # Mattes whatever the metric: ANTs CC would cost minutes over the grid.
+            method = _method(level, transform, replace(settings, metric="mattes"))
+            starts = _grid_starts(method, level, _overlap_extent(level, moving), settings)
+        except RuntimeError as exc:
+            logger.warning(
+                "grid search failed (%s); descending from the header alignment only", _last_line(exc)
+            )
+    # A tournament: every start descends the coarsest level, the best
+    # ``_FINALISTS`` the middle levels, and the best one alone the finest,
+    # which costs as much as all the others together.
+    runs = [(tuple(float(v) for v in point), [], []) for point in starts or [initial]]
+    value = float("nan")
+    for index, level in enumerate(pyramid):
+        ends = []
+        for parameters, iterations, stops in runs:
+            transform.SetParameters(parameters)
+            check = _check_level(pyramid) if index == len(pyramid) - 1 else level
+            value, valid, its, sts = _descend([level], transform, settings, check)
+            ends.append((value, valid, transform.GetParameters(), iterations + its, stops + sts))
+        most = max(end[1] for end in ends)
+        ranked = sorted((end for end in ends if end[1] >= _MIN_OVERLAP * most), key=lambda end: end[0])
+        if len(ends) > 1:
+            summary = [(round(e[0], 4), e[1], [round(v, 3) for v in e[2]]) for e in ends]
+            logger.debug("%s level %d (metric, valid samples, parameters): %s", stage, index, summary)
+        keep = 1 if index >= len(pyramid) - 2 else _FINALISTS
+        runs = [(end[2], end[3], end[4]) for end in ranked[:keep]]
+        value = ranked[0][0]
+    parameters, iterations, stops = runs[0]
+    transform.SetParameters(parameters)
     return StageInfo(stage, value, tuple(iterations), tuple(stops), time.perf_counter() - start)
 
 
@@ -595,16 +854,9 @@ def _scaling_change(transform: sitk.Transform, centre: Sequence[float]) -> float
     return float(np.abs(singular_values - 1.0).max())
 
 
-def _corner_displacement(transform: sitk.Transform, fixed: sitk.Image) -> float:
-    """Largest distance a corner of the fixed field of view is moved by ``transform``."""
-    ranges = [(0, s - 1) for s in fixed.GetSize()]
-    corners = [np.asarray(fixed.TransformIndexToPhysicalPoint(c)) for c in itertools.product(*ranges)]
-    return max(float(np.linalg.norm(np.asarray(transform.TransformPoint(tuple(p))) - p)) for p in corners)
-
-
 def _optimise(
     fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings, describe: str
-) -> tuple[sitk.Transform, list[StageInfo]]:
+) -> tuple[sitk.Transform, list[StageInfo], list[str]]:
     """Run every stage, keeping a stage's result only when it passes the sanity checks.
 
     Args:
@@ -614,18 +866,21 @@ def _optimise(
         describe: "sub-X: registration of A onto B", the start of error messages.
 
     Returns:
-        The final transform and one :class:`StageInfo` per stage.
+        The final transform, one :class:`StageInfo` per stage, and the
+        reasons the result failed the checks of :func:`_failures` (empty
+        when it passed).
 
     Raises:
-        ValueError: ITK fails, or the result moves the field of view too far.
+        ValueError: ITK fails.
     """
     pyramid = _pyramid(fixed, moving, settings)
+    centre = _overlap_centre(fixed, moving)
     transform: sitk.Transform | None = None
     stages: list[StageInfo] = []
     for stage in settings.stages:
-        candidate = _initial_transform(stage, fixed, transform)
+        candidate = _initial_transform(stage, centre, transform)
         try:
-            info = _run_stage(stage, pyramid, candidate, settings)
+            info = _run_stage(stage, pyramid, moving, candidate, settings)
         except RuntimeError as exc:
             raise ValueError(f"{describe} failed in the {stage} stage: {_last_line(exc)}") from exc
         objection = _objection(candidate, info, stages, fixed, settings) if transform is not None else None
@@ -642,13 +897,106 @@ def _optimise(
             transform = candidate
         stages.append(info)
     assert transform is not None  # settings guarantee at least one stage
-    displacement = _corner_displacement(transform, fixed)
-    if displacement > settings.max_displacement_mm:
-        raise ValueError(
-            f"{describe} failed: the result moves the T2w field of view by up to {displacement:.1f} mm "
-            f"from the header alignment (limit {settings.max_displacement_mm} mm)"
+    failures = _failures(_check_level(pyramid), moving, transform, settings)
+    for reason in failures:
+        logger.warning("%s: REGISTRATION FAILED: %s", describe, reason)
+    return transform, stages, failures
+
+
+def _failures(
+    level: _Level, moving: sitk.Image, transform: sitk.Transform, settings: RegistrationSettings
+) -> list[str]:
+    """Why the result cannot be trusted, if it cannot; checked on ``level`` (see ``_check_level``).
+
+    * it moves the centre of the part of the T2w that the T1w covers by more
+      than ``max_displacement_mm``, or turns by more than ``max_rotation_deg``
+      (same-session scans do not move that much; corners of a large field of
+      view would move by 30 mm for a 10 deg turn);
+    * it keeps less than ``min_overlap`` of the T2w voxels that the headers
+      put inside the T1w (mutual information gains by sliding images apart);
+    * (``mattes``) the mutual information is under ``min_mutual_information``
+      (about 0.02-0.03 nats for a T1w of smooth noise, 0.085-0.28 for the
+      real pairs);
+    * the metric barely changes when the result is shifted by
+      ``_PEAK_SHIFT_MM`` along each axis: no anatomy is matched (unrelated
+      images, or the T1w slid onto background).
+    """
+    failures = []
+    region = _footprint(moving, level.fixed, 0.0)
+    translation, _, angle = rigid_parameters(transform, _mask_centre(region))
+    shift = float(np.linalg.norm(translation))
+    if shift > settings.max_displacement_mm or angle > settings.max_rotation_deg:
+        failures.append(
+            f"moves the centre of the overlap by {shift:.1f} mm and turns by {angle:.1f} deg from the "
+            f"header alignment (limits {settings.max_displacement_mm:g} mm, "
+            f"{settings.max_rotation_deg:g} deg)"
         )
-    return transform, stages
+    moved = sitk.Resample(_footprint(moving, moving, 0.0), region, transform, sitk.sitkNearestNeighbor, 0)
+    before = float(sitk.GetArrayViewFromImage(region).sum())
+    kept = float(sitk.GetArrayViewFromImage(sitk.And(moved, region)).sum()) / max(before, 1.0)
+    if kept < settings.min_overlap:
+        failures.append(
+            f"keeps {100 * kept:.0f} % of the overlap the headers give "
+            f"(limit {100 * settings.min_overlap:.0f} %)"
+        )
+    value = _metric_at(level, transform, settings)
+    if settings.metric == "mattes" and -value < settings.min_mutual_information:
+        failures.append(
+            f"mutual information {-value:.3f} nats (limit {settings.min_mutual_information:g}): "
+            "the images share almost no structure"
+        )
+    peak = _peak_contrast(level, transform, settings)
+    if peak < settings.min_peak_contrast:
+        failures.append(
+            f"the metric changes by {100 * peak:.1f} % when the result is shifted by {_PEAK_SHIFT_MM:g} mm "
+            f"(limit {100 * settings.min_peak_contrast:.0f} %): no anatomy is matched"
+        )
+    return failures
+
+
+def _mask_centre(mask: sitk.Image) -> tuple[float, ...]:
+    """Physical centre of a uint8 mask's voxels (of its image when empty)."""
+    inside = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)
+    if len(inside) == 0:
+        return _fixed_centre(mask)
+    return tuple(mask.TransformContinuousIndexToPhysicalPoint(inside.mean(axis=0)[::-1].tolist()))
+
+
+def _peak_contrast(level: _Level, transform: sitk.Transform, settings: RegistrationSettings) -> float:
+    """Mean relative rise of the metric when the result is shifted by ``_PEAK_SHIFT_MM`` along each axis."""
+    at_result = _metric_at(level, transform, settings)
+    shifted = []
+    for axis, sign in itertools.product(range(3), (-1.0, 1.0)):
+        offset = np.zeros(3)
+        offset[axis] = sign * _PEAK_SHIFT_MM
+        try:
+            shifted.append(_metric_at(level, transform, settings, offset))
+        except RuntimeError:  # shifted off the T1w: as different as can be
+            shifted.append(0.0)
+    return (float(np.mean(shifted)) - at_result) / max(abs(at_result), 1e-12)
+
+
+def _metric_at(
+    level: _Level,
+    transform: sitk.Transform,
+    settings: RegistrationSettings,
+    offset_mm: Sequence[float] = (0.0, 0.0, 0.0),
+) -> float:
+    """Metric of ``transform`` followed by a shift, on one level.
+
+    It is evaluated on a new affine copy, with regular sampling: evaluating
+    with random sampling, or with a method holding the result itself, made
+    later registrations in the same process differ by up to 0.01 mm, not
+    reproducibly.
+    """
+    linear = transform.Downcast()
+    copy = sitk.AffineTransform(3)
+    copy.SetCenter(linear.GetCenter())
+    copy.SetMatrix(linear.GetMatrix())
+    copy.SetTranslation(tuple(np.asarray(linear.GetTranslation()) + np.asarray(offset_mm, dtype=float)))
+    method = _method(level, copy, settings)
+    method.SetMetricSamplingStrategy(method.REGULAR)
+    return float(method.MetricEvaluate(level.fixed, level.moving))
 
 
 def resample_onto(
@@ -699,7 +1047,7 @@ def register_t1w_to_t2w(
     describe = f"sub-{subject}: registration of {moving_t1w} onto {fixed_t2w}"
     with _sitk_threads(settings.threads):
         start = time.perf_counter()
-        transform, stages = _optimise(fixed, moving, settings, describe)
+        transform, stages, failures = _optimise(fixed, moving, settings, describe)
         seconds = time.perf_counter() - start
         resampled = resample_onto(moving, fixed, transform)
 
@@ -718,6 +1066,7 @@ def register_t1w_to_t2w(
         metric_value=metric_value,
         seconds=seconds,
         stages=stages,
+        failures=failures,
     )
 
 
@@ -781,12 +1130,18 @@ def run_registration(
         subject: Subject label (without ``sub-``), for messages and the summary.
         out_summary: Optional JSON file receiving the summary.
 
+    A result that fails the checks is still written, flagged: the summary
+    says ``"registration_ok": false`` with the reasons, the QC figure carries
+    a red banner, and the log a warning; the study's registration table
+    (:func:`registration_table`) lists it.
+
     Returns:
-        Summary: subject, metric, final value, seconds, per-stage details and
-        the rigid part of the transform (translation in mm, rotation in deg).
+        Summary: subject, ``registration_ok`` and ``failure_reasons``, metric,
+        final value, seconds, per-stage details and the rigid part of the
+        transform (translation in mm, rotation in deg).
 
     Raises:
-        ValueError: an input cannot be read or the registration fails.
+        ValueError: an input cannot be read or ITK fails.
     """
     result = register_t1w_to_t2w(t2w, t1w, settings, subject=subject)
     image = result.t1w_on_t2w
@@ -803,12 +1158,65 @@ def run_registration(
         out_qc_png,
         title=f"sub-{subject}: T1w on T2w ({settings.metric})",
         t1w_before_img=before,
+        failures=result.failures,
     )
 
     summary = _summary(result, settings, subject)
     if out_summary is not None:
         write_json(summary, out_summary)
     return summary
+
+
+#: Columns of the study's registration table, one row per unit.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "unit",
+    "registration_ok",
+    "failure_reasons",
+    "metric",
+    "final_metric_value",
+    "rigid_translation_mm",
+    "rigid_rotation_deg",
+    "transform_type",
+    "seconds",
+)
+
+
+def registration_table(summaries: Mapping[str, Path], out_tsv: Path) -> pd.DataFrame:
+    """The study's registration table: one row per unit, failures first, from the JSON summaries.
+
+    Args:
+        summaries: Unit id (file prefix) -> the unit's registration summary
+            JSON (``..._space-T2w_T1w.json``).
+        out_tsv: Destination TSV (written atomically).
+
+    Returns:
+        The table (columns :data:`TABLE_COLUMNS`).
+    """
+    rows = []
+    for unit, path in sorted(summaries.items()):
+        summary = json.loads(Path(path).read_text())
+        rows.append(
+            {
+                "unit": unit,
+                "registration_ok": bool(summary.get("registration_ok", True)),
+                "failure_reasons": "; ".join(summary.get("failure_reasons", [])),
+                "metric": summary["metric"],
+                "final_metric_value": summary["final_metric_value"],
+                "rigid_translation_mm": round(float(np.linalg.norm(summary["rigid_translation_mm_lps"])), 3),
+                "rigid_rotation_deg": summary["rigid_rotation_deg"],
+                "transform_type": summary["transform_type"],
+                "seconds": summary["seconds"],
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values(
+        ["registration_ok", "unit"], kind="stable"
+    )
+    failed = table.loc[~table["registration_ok"], "unit"].tolist()
+    if failed:
+        logger.warning("registration failed its checks for %d unit(s): %s", len(failed), ", ".join(failed))
+    with atomic_path(out_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    return table
 
 
 def _write_transform(transform: sitk.Transform, path: Path) -> None:
@@ -822,6 +1230,8 @@ def _summary(result: RegistrationResult, settings: RegistrationSettings, subject
     translation, angles, angle = rigid_parameters(result.transform, _transform_centre(result.transform))
     return {
         "subject": subject,
+        "registration_ok": result.ok,
+        "failure_reasons": list(result.failures),
         "metric": result.metric,
         "final_metric_value": result.metric_value,
         "seconds": round(result.seconds, 3),
@@ -981,6 +1391,7 @@ def qc_figure(
     out_png: Path,
     title: str,
     t1w_before_img: nib.Nifti1Image | None = None,
+    failures: Sequence[str] = (),
 ) -> Path:
     """QC: T2w/T1w checkerboards before and after, and T1w edges over the T2w.
 
@@ -994,6 +1405,8 @@ def qc_figure(
         title: Figure title.
         t1w_before_img: T1w on the T2w grid with the header alignment only;
             adds the "before" panel when given.
+        failures: Why the registration failed its checks; when given, a red
+            frame and banner say so.
 
     Returns:
         The PNG path.
@@ -1027,8 +1440,15 @@ def qc_figure(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))  # leave room for the title
+    top = 0.95  # leave room for the title
+    if failures:
+        banner = "REGISTRATION FAILED: " + "; ".join(failures)
+        fig.text(0.5, 0.01, textwrap.fill(banner, 40 * (len(panels) + 1)), ha="center", va="bottom",
+                 color="white", fontsize=9, fontweight="bold", backgroundcolor="red")
+        fig.patch.set_edgecolor("red")
+        fig.patch.set_linewidth(12)
+    fig.tight_layout(rect=(0, 0.12 if failures else 0, 1, top))
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=100, format="png", edgecolor=fig.get_edgecolor())
     plt.close(fig)
     return Path(out_png)

@@ -1,0 +1,4 @@
+"""The study's registration table: every unit's registration summary, failures first."""
+from spinetumor import registration, smk
+
+smk.run(snakemake, registration.registration_table, snakemake.params.summaries, snakemake.output.table)
