@@ -32,7 +32,9 @@ pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 PROFILE = REPO / "profiles" / "slurm"
-LOCAL_RULES = {"all"}  # the Snakefile's localrules among the targets
+# The Snakefile's localrules among the targets: `all`, and the derivative folders' metadata files
+# (a JSON or TSV each, not worth a SLURM job).
+LOCAL_RULES = {"all", "derivative_description", "dseg_lookup"}
 GPU_RULES = {"train_model", "predict", "predict_cascade"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
