@@ -50,6 +50,7 @@ rule all:
 rule preprocess:
     input:
         preprocess_targets,
+        REGISTRATION_TABLE,
         data_derivative_metadata,
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import REPO, run_snakemake
@@ -78,6 +79,9 @@ def test_a_users_dataset_is_never_written_and_gets_the_published_methods(real_sp
     run_snakemake("preprocess", configfiles=[REAL], config={**data_only, "models": {"run": ["lemay2021"]}})
     assert (results / "preprocessed" / "lemay2021" / "sub-001" / "anat").is_dir()
     assert _fingerprint(bids) == before
+    # Registration is reported for every unit by the data stages themselves.
+    registration = pd.read_csv(results / "tables" / "registration.tsv", sep="\t")
+    assert sorted(registration["unit"]) == ["sub-001", "sub-002"] and registration["registration_ok"].all()
 
     # Each output folder of the data stages is a BIDS derivative that pybids indexes with the raw data.
     for folder in ("registration", "cordmask", "labels", "preprocessed/lemay2021"):

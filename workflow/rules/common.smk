@@ -171,6 +171,7 @@ REG_T1W = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_space-T2w_T1w.nii
 REG_XFM = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_from-T1w_to-T2w_mode-image_xfm.tfm"
 REG_QC = f"{RESULTS}/registration/{{subpath}}/figures/{{prefix}}_desc-registration_qc.png"
 REG_JSON = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_space-T2w_T1w.json"
+REGISTRATION_TABLE = f"{RESULTS}/tables/registration.tsv"
 CORD_MASK = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.nii.gz"
 CORD_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.json"
 PREPROC = f"{RESULTS}/preprocessed/{{chain}}/{{subpath}}/anat/{{prefix}}_desc-preproc"
@@ -321,7 +322,8 @@ def prediction_derivative_metadata(wildcards):
 
 
 def registration_targets(wildcards):
-    return [unit_path(p, u) for u in valid_units() for p in (REG_T1W, REG_QC)]
+    """Every unit's registered T1w and QC figure, and the table that flags failed registrations."""
+    return [unit_path(p, u) for u in valid_units() for p in (REG_T1W, REG_QC)] + [REGISTRATION_TABLE]
 
 
 def chain_steps(wildcards):

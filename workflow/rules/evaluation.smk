@@ -167,7 +167,7 @@ rule model_figures:
 rule registration_mosaic:
     input:
         qc=lambda wildcards: list(registration_qcs(wildcards).values()),
-        table=f"{TABLES}/registration.tsv",  # failures flagged there too
+        table=REGISTRATION_TABLE,  # failures flagged there too
     output:
         png=report(f"{FIGURES}/registration_qc_mosaic.png", caption="../report/registration_qc.rst",
                    category="Registration"),

@@ -34,7 +34,7 @@ rule registration_table:
     input:
         summaries=lambda wildcards: [unit_path(REG_JSON, u) for u in valid_units()],
     output:
-        table=report(f"{TABLES}/registration.tsv", caption="../report/registration_table.rst",
+        table=report(REGISTRATION_TABLE, caption="../report/registration_table.rst",
                      category="Registration"),
     params:
         summaries=lambda wildcards: {u.prefix: unit_path(REG_JSON, u) for u in valid_units()},
