@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import yaml
 
+from conftest import REPO
 from spinetumor.registration import (
     RegistrationResult,
     RegistrationSettings,
@@ -656,3 +658,14 @@ def test_transform_error_hand_computed() -> None:
     )
     with pytest.raises(ValueError, match="reference_points_mm"):
         transform_error(shift, shift, np.zeros((0, 3)))
+
+
+def test_the_schema_defaults_are_the_settings_defaults() -> None:
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = schema["properties"]["registration"]["properties"]
+    code = RegistrationSettings()
+    for key, spec in keys.items():
+        default = spec["default"]
+        assert getattr(code, key) == (tuple(default) if isinstance(default, list) else default), key
+    # Every failure check and the search can be set from the config.
+    assert {"search_range_mm", "max_displacement_mm", "min_overlap", "min_mutual_information"} <= set(keys)
