@@ -20,8 +20,13 @@ def test_description_is_a_bids_derivative_generated_by_this_code(tmp_path):
         "Name": "spinetumor preprocessed/lemay2021",
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "spinetumor", "Version": "0.1.0+gabc",
-                         "Description": "volumes after the chain lemay2021"}],
+        "GeneratedBy": [
+            {
+                "Name": "spinetumor",
+                "Version": "0.1.0+gabc",
+                "Description": "volumes after the chain lemay2021",
+            }
+        ],
     }
 
 
@@ -34,8 +39,12 @@ def test_dseg_tsv_maps_every_label_value_of_the_maps(tmp_path):
 
 
 def test_code_version_names_the_checkout_commit():
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert re.fullmatch(rf"{re.escape(__version__)}\+g{head}(\.dirty)?", code_version(REPO))
 
 

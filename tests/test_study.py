@@ -29,8 +29,10 @@ def test_a_study_on_its_own_data_trains_the_published_methods_with_the_papers_va
     study = study_models(config["models"], config["preprocessing"], is_demo=False)
     assert study.run == list(PUBLISHED_MODELS) == ["lemay2021", "lemay2021single", "stanford2023"]
     assert study.definitions == {} and study.chains == {}
-    assert study.notes == ["models.run not set: training the published methods lemay2021, lemay2021single, "
-                           "stanford2023 with the papers' values"]
+    assert study.notes == [
+        "models.run not set: training the published methods lemay2021, lemay2021single, "
+        "stanford2023 with the papers' values"
+    ]
     chains = {resolve_model(name, study.definitions)["chain"] for name in study.run}
     assert chains == {"lemay2021", "stanford2023"}
     lesion = resolve_model("lemay2021", study.definitions)["stages"]["lesion"]["training"]
@@ -48,7 +50,10 @@ def test_the_demo_study_trains_its_cpu_sized_entries_and_says_so():
 
 
 def test_on_the_demo_a_config_changes_the_demo_entries_key_by_key():
-    models = {"run": ["cascade"], "definitions": {"cascade": {"stages": {"lesion": {"training": {"max_epochs": 1}}}}}}
+    models = {
+        "run": ["cascade"],
+        "definitions": {"cascade": {"stages": {"lesion": {"training": {"max_epochs": 1}}}}},
+    }
     study = study_models(models, NO_CHAINS, is_demo=True)
     lesion = resolve_model("cascade", study.definitions)["stages"]["lesion"]["training"]
     assert lesion["max_epochs"] == 1 and lesion["patch_size"] == [64, 32, 24]  # the rest stays the demo's
@@ -81,16 +86,19 @@ def test_own_data_explains_why_a_partial_entry_named_like_a_demo_entry_is_not_me
     study = study_models({"run": ["cascade"], "definitions": partial}, NO_CHAINS, is_demo=False)
     with pytest.raises(ValueError, match="type must be one of"):
         resolve_model("cascade", study.definitions)
-    assert study.hints == {"cascade": "on your own data a definition named cascade is not merged with the demo's "
-                                      "entry of that name; give it a preset, or copy the demo's entry from "
-                                      "demo_study.yaml"}
+    assert study.hints == {
+        "cascade": "on your own data a definition named cascade is not merged with the demo's "
+        "entry of that name; give it a preset, or copy the demo's entry from "
+        "demo_study.yaml"
+    }
     assert study_models({"run": ["cascade"], "definitions": partial}, NO_CHAINS, is_demo=True).hints == {}
 
 
 def test_a_users_own_chain_wins_over_the_demo_chain_of_the_same_name():
     chain = {"steps": [{"name": "reorient", "axcodes": "SAR"}]}
-    study = study_models({"run": ["cascade"], "definitions": {}}, {"run": [], "chains": {"lemaydemo": chain}},
-                         is_demo=False)
+    study = study_models(
+        {"run": ["cascade"], "definitions": {}}, {"run": [], "chains": {"lemaydemo": chain}}, is_demo=False
+    )
     assert study.chains == {"lemaydemo": chain}
 
 

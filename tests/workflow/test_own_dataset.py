@@ -26,13 +26,19 @@ def _own_dataset(real_spine: Path, dest: Path) -> Path:
     """The real subjects as `sub-001`-style labels (the demo's id form), with the group's own
     participants.tsv and dataset description, every file dated years back."""
     for src in sorted(real_spine.rglob("*")):
-        if src.is_file() and any(old in str(src) for old in RENAMES) or src.name == "dataset_description.json":
+        if (
+            src.is_file()
+            and any(old in str(src) for old in RENAMES)
+            or src.name == "dataset_description.json"
+        ):
             rel = str(src.relative_to(real_spine))
             for old, new in RENAMES.items():
                 rel = rel.replace(old, new)
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest / rel)
-    (dest / "participants.tsv").write_text("participant_id\tpathology\tsite\nsub-001\thealthy\tA\nsub-002\thealthy\tB\n")
+    (dest / "participants.tsv").write_text(
+        "participant_id\tpathology\tsite\nsub-001\thealthy\tA\nsub-002\thealthy\tB\n"
+    )
     for path in dest.rglob("*"):
         os.utime(path, (LONG_AGO, LONG_AGO))
     return dest
@@ -42,7 +48,8 @@ def _fingerprint(root: Path) -> dict[str, tuple[str, int]]:
     """Every file under `root`: its SHA-256 and mtime (ns)."""
     return {
         str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -71,8 +78,13 @@ def test_a_users_dataset_is_never_written_and_gets_the_published_methods(real_sp
     assert all(Path(p).resolve().is_relative_to(results.resolve()) for p in planned)
     assert "demo_subject" not in out and "demo_dataset" not in out
     # The papers' methods and chains, never the demo's shrunken ones.
-    assert "models.run not set: training the published methods lemay2021, lemay2021single, stanford2023" in out
-    assert f"{results}/preprocessed/lemay2021/sub-001/" in out and f"{results}/preprocessed/stanford2023/sub-002/" in out
+    assert (
+        "models.run not set: training the published methods lemay2021, lemay2021single, stanford2023" in out
+    )
+    assert (
+        f"{results}/preprocessed/lemay2021/sub-001/" in out
+        and f"{results}/preprocessed/stanford2023/sub-002/" in out
+    )
     assert "lemaydemo" not in out and "stanforddemo" not in out
 
     # A real run of the data stages leaves every raw file as it was, and adds none.
@@ -90,7 +102,11 @@ def test_a_users_dataset_is_never_written_and_gets_the_published_methods(real_sp
         assert description["GeneratedBy"][0]["Name"] == "spinetumor", folder
     for folder in ("labels", "preprocessed/lemay2021"):
         assert (results / folder / "dseg.tsv").read_text().splitlines()[1:] == [
-            "0\tbackground", "1\ttumor", "2\tedema", "3\tcavity"]
+            "0\tbackground",
+            "1\ttumor",
+            "2\tedema",
+            "3\tcavity",
+        ]
     from bids import BIDSLayout
 
     layout = BIDSLayout(str(bids), derivatives=[str(results / "preprocessed" / "lemay2021")], validate=False)
@@ -101,9 +117,11 @@ def test_a_users_dataset_is_never_written_and_gets_the_published_methods(real_sp
 def test_results_inside_the_raw_dataset_stop_the_study_at_start(tmp_path):
     bids = tmp_path / "bids"
     (bids / "sub-01" / "anat").mkdir(parents=True)
-    proc = run_snakemake("-n", config={"bids_dir": str(bids), "results_dir": str(bids / "derivatives" / "st")},
-                         check=False)
+    proc = run_snakemake(
+        "-n", config={"bids_dir": str(bids), "results_dir": str(bids / "derivatives" / "st")}, check=False
+    )
     assert proc.returncode != 0
     assert f"results_dir {bids}/derivatives/st is inside bids_dir {bids}: the raw dataset is read-only" in (
-        proc.stdout + proc.stderr)
+        proc.stdout + proc.stderr
+    )
     assert sorted(p.name for p in bids.rglob("*")) == ["anat", "sub-01"]

@@ -2,4 +2,6 @@
 from spinetumor import derivatives, smk
 
 p = snakemake.params
-smk.run(snakemake, derivatives.write_description, snakemake.output.description, p.folder, p.version, p.purpose)
+smk.run(
+    snakemake, derivatives.write_description, snakemake.output.description, p.folder, p.version, p.purpose
+)

@@ -28,9 +28,11 @@ def code_version(repo: str | os.PathLike[str]) -> str:
 
     A folder that is not a git checkout (or a machine without git) gives the bare version.
     """
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
-                              timeout=30).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")

@@ -29,7 +29,14 @@ import yaml
 
 from spinetumor.modelspec import PRESETS, deep_merge
 
-__all__ = ["PUBLISHED_MODELS", "DEMO_STUDY_FILE", "StudyModels", "demo_study", "study_models", "check_read_only"]
+__all__ = [
+    "PUBLISHED_MODELS",
+    "DEMO_STUDY_FILE",
+    "StudyModels",
+    "demo_study",
+    "study_models",
+    "check_read_only",
+]
 
 #: The models a study on its own data trains when `models.run` is not set.
 PUBLISHED_MODELS: tuple[str, ...] = ("lemay2021", "lemay2021single", "stanford2023")
@@ -88,37 +95,50 @@ def study_models(
     notes: list[str] = []
     if is_demo:
         definitions = {
-            name: deep_merge(entry, own_defs.get(name) or {}) for name, entry in demo["models"]["definitions"].items()
+            name: deep_merge(entry, own_defs.get(name) or {})
+            for name, entry in demo["models"]["definitions"].items()
         }
         definitions.update({k: v for k, v in own_defs.items() if k not in definitions})
         all_chains = {**demo["chains"], **own_chains}
         run = models.get("run")
         if run is None:
             run = list(demo["models"]["run"])
-            notes.append(f"models.run not set: the demo study trains its CPU-sized models {', '.join(run)} "
-                         f"({DEMO_STUDY_FILE.name}); name the presets {', '.join(PUBLISHED_MODELS)} for the papers' values")
+            notes.append(
+                f"models.run not set: the demo study trains its CPU-sized models {', '.join(run)} "
+                f"({DEMO_STUDY_FILE.name}); name the presets {', '.join(PUBLISHED_MODELS)} "
+                "for the papers' values"
+            )
         return StudyModels(list(run), definitions, all_chains, notes)
     run = models.get("run")
     if run is None:
         run = list(PUBLISHED_MODELS)
-        notes.append(f"models.run not set: training the published methods {', '.join(run)} with the papers' values")
+        notes.append(
+            f"models.run not set: training the published methods {', '.join(run)} with the papers' values"
+        )
     definitions = copy.deepcopy(own_defs)
     for name in run:
         if name not in definitions and name not in PRESETS and name in demo["models"]["definitions"]:
             definitions[name] = demo["models"]["definitions"][name]
-            notes.append(f"model {name}: the demo's CPU-sized entry ({DEMO_STUDY_FILE.name}: fewer epochs, "
-                         "coarser chain), as models.run names it")
+            notes.append(
+                f"model {name}: the demo's CPU-sized entry ({DEMO_STUDY_FILE.name}: fewer epochs, "
+                "coarser chain), as models.run names it"
+            )
     hints = {
-        name: (f"on your own data a definition named {name} is not merged with the demo's entry of that name; "
-               f"give it a preset, or copy the demo's entry from {DEMO_STUDY_FILE.name}")
-        for name in own_defs if name in demo["models"]["definitions"]
+        name: (
+            f"on your own data a definition named {name} is not merged with the demo's entry of that name; "
+            f"give it a preset, or copy the demo's entry from {DEMO_STUDY_FILE.name}"
+        )
+        for name in own_defs
+        if name in demo["models"]["definitions"]
     }
     all_chains = copy.deepcopy(own_chains)
     named = [*(preprocessing.get("run") or []), *(d.get("chain") for d in definitions.values() if d)]
     for name in dict.fromkeys(named):
         if name not in all_chains and name in demo["chains"]:
             all_chains[name] = demo["chains"][name]
-            notes.append(f"chain {name}: the demo's CPU-sized chain ({DEMO_STUDY_FILE.name}), as the study names it")
+            notes.append(
+                f"chain {name}: the demo's CPU-sized chain ({DEMO_STUDY_FILE.name}), as the study names it"
+            )
     return StudyModels(list(run), definitions, all_chains, notes, hints)
 
 
