@@ -945,7 +945,7 @@ def _failures(
             f"mutual information {-value:.3f} nats (limit {settings.min_mutual_information:g}): "
             "the images share almost no structure"
         )
-    peak = _peak_contrast(level, transform, settings)
+    peak = _peak_contrast(level, transform, settings, value)
     if peak < settings.min_peak_contrast:
         failures.append(
             f"the metric changes by {100 * peak:.1f} % when the result is shifted by {_PEAK_SHIFT_MM:g} mm "
@@ -962,9 +962,13 @@ def _mask_centre(mask: sitk.Image) -> tuple[float, ...]:
     return tuple(mask.TransformContinuousIndexToPhysicalPoint(inside.mean(axis=0)[::-1].tolist()))
 
 
-def _peak_contrast(level: _Level, transform: sitk.Transform, settings: RegistrationSettings) -> float:
-    """Mean relative rise of the metric when the result is shifted by ``_PEAK_SHIFT_MM`` along each axis."""
-    at_result = _metric_at(level, transform, settings)
+def _peak_contrast(
+    level: _Level, transform: sitk.Transform, settings: RegistrationSettings, at_result: float
+) -> float:
+    """Mean relative rise of the metric when the result is shifted by ``_PEAK_SHIFT_MM`` along each axis.
+
+    ``at_result`` is the metric at the result itself (:func:`_metric_at` on ``level``).
+    """
     shifted = []
     for axis, sign in itertools.product(range(3), (-1.0, 1.0)):
         offset = np.zeros(3)
