@@ -272,10 +272,9 @@ def _metric_wide(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
             f"model {first['model']}, split {first['split']}, subject {first['subject']}: "
             f"metric {first['metric']} of label {first['label']} appears twice"
         )
-    wide = rows.pivot(index=["split", "subject"], columns="metric", values="value")
-    wide = wide.reindex(columns=list(metrics)).reset_index()
-    participant = rows.drop_duplicates(["split", "subject"]).set_index(["split", "subject"])["participant"]
-    return wide.assign(participant=[participant[key] for key in zip(wide["split"], wide["subject"])])
+    # A unit belongs to one participant, so indexing by it too adds its column and no row.
+    wide = rows.pivot(index=["split", "subject", "participant"], columns="metric", values="value")
+    return wide.reindex(columns=list(metrics)).reset_index()
 
 
 # --------------------------------------------------------------------------- formatting
