@@ -220,7 +220,7 @@ def t1w_of(wildcards):
 def lesion_label_files(wildcards):
     """Lesion label files of a unit (none only for a unit declared healthy: see `Unit.healthy`)."""
     labels = unit(wildcards).labels
-    return {k: v for k, v in labels.items() if k in ("dseg", "tumor", "edema", "cavity")}
+    return {k: v for k, v in labels.items() if k in st_bids.LESION_LABEL_KINDS}
 
 
 def cord_source(wildcards):

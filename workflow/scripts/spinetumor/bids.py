@@ -30,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "LESION_STRUCTURES",
+    "LESION_LABEL_KINDS",
     "Unit",
     "discover_units",
     "demo_units",
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Per-structure label files, in the order of their ``dseg`` values (1, 2, 3).
 LESION_STRUCTURES: tuple[str, ...] = ("tumor", "edema", "cavity")
+#: Label kinds that hold lesions: one ``dseg`` map, or one file per structure.
+LESION_LABEL_KINDS: tuple[str, ...] = ("dseg", *LESION_STRUCTURES)
 
 _NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
 
@@ -124,10 +127,14 @@ def resolve_label_paths(
     for name, template in templates.items():
         if not template:
             continue
-        path = labels_dir / template.format(subpath=subpath, prefix=prefix)
+        path = _label_path(labels_dir, template, subpath, prefix)
         if path.exists():
             found[name] = str(path)
     return found
+
+
+def _label_path(labels_dir: Path, template: str, subpath: str, prefix: str) -> Path:
+    return labels_dir / template.format(subpath=subpath, prefix=prefix)
 
 
 def label_templates(labels_cfg: Mapping[str, Any]) -> dict[str, str | None]:
@@ -393,9 +400,9 @@ def _make_unit(found, subject, session, labels_dir, templates, health) -> Unit:
             problems.append(problem)
     labels = resolve_label_paths(labels_dir, templates, subpath, prefix)
     healthy = health.healthy(f"sub-{subject}")
-    lesion_kinds = [k for k in templates if k in ("dseg", *LESION_STRUCTURES) and templates[k]]
+    lesion_kinds = [k for k in templates if k in LESION_LABEL_KINDS and templates[k]]
     if lesion_kinds and not healthy and not set(lesion_kinds) & set(labels):
-        expected = [str(labels_dir / templates[k].format(subpath=subpath, prefix=prefix)) for k in lesion_kinds]
+        expected = [str(_label_path(labels_dir, templates[k], subpath, prefix)) for k in lesion_kinds]
         why = health.why_not(f"sub-{subject}")
         problems.append(f"lesions: no lesion label file (expected {', '.join(expected)}), and {why}")
     return Unit(subject, session, paths["T2w"], paths["T1w"], labels, tuple(problems), healthy)

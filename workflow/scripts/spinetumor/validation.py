@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .bids import LESION_LABEL_KINDS
 from .io import atomic_path, load_nifti, voxel_sizes, write_json
 
 __all__ = [
@@ -64,9 +65,6 @@ ORTHOGONALITY_TOLERANCE = 1e-4
 #: one and nibabel/MONAI the other.
 XFORM_TOLERANCE_MM = 0.01
 XFORM_TOLERANCE_DEG = 0.01
-
-#: Label kinds that hold lesions (the rest are cord labels).
-LESION_KINDS: frozenset[str] = frozenset({"dseg", "tumor", "edema", "cavity"})
 
 Problem = tuple[str, str]
 
@@ -254,7 +252,7 @@ def lesion_warnings(unit: Mapping[str, Any]) -> list[Problem]:
     Returns:
         ``[]``, or one warning naming the lesion file(s).
     """
-    files = sorted(path for kind, path in unit.get("labels", {}).items() if kind in LESION_KINDS)
+    files = sorted(path for kind, path in unit.get("labels", {}).items() if kind in LESION_LABEL_KINDS)
     if unit.get("healthy") or not files:
         return []
     if any(np.any(np.asanyarray(load_nifti(path).dataobj)) for path in files):
