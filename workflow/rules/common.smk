@@ -108,6 +108,10 @@ def _chain_steps(name):
 CHAIN_STEPS = {name: _chain_steps(name) for name in CHAINS}
 
 
+# Derivative folders that hold dseg maps (the others: registration, cordmask).
+DSEG_FOLDERS = r"labels|(preprocessed|predictions)/[A-Za-z0-9]+"
+
+
 wildcard_constraints:
     subpath=r"sub-[A-Za-z0-9]+(/ses-[A-Za-z0-9]+)?",
     prefix=r"sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
@@ -116,7 +120,7 @@ wildcard_constraints:
     split=r"[0-9]+",
     stage=r"cord|lesion",
     demo_id=r"[0-9]{3}",
-    derivative=r"registration|cordmask|labels|(preprocessed|predictions)/[A-Za-z0-9]+",
+    derivative=rf"registration|cordmask|{DSEG_FOLDERS}",
 
 
 BIDS_SELECTION = {k: config["bids"][k] for k in ("include_subjects", "exclude_subjects", "sessions")}
@@ -193,7 +197,6 @@ PRED_CORD = f"{PRED}_label-SC_desc-{{model}}_mask.nii.gz"
 # Per derivative folder (registration, cordmask, labels, preprocessed/CHAIN, predictions/MODEL).
 DERIVATIVE_DESCRIPTION = f"{RESULTS}/{{derivative}}/dataset_description.json"
 DERIVATIVE_DSEG_TSV = f"{RESULTS}/{{derivative}}/dseg.tsv"
-DSEG_FOLDERS = r"labels|(preprocessed|predictions)/[A-Za-z0-9]+"  # the folders that hold dseg maps
 CODE_VERSION = st_derivatives.code_version(workflow.basedir)
 
 

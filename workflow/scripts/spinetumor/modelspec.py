@@ -32,6 +32,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from spinetumor import LABELS
+
 __all__ = [
     "MODEL_TYPES",
     "STAGES",
@@ -329,8 +331,8 @@ def inference_config(
 
 
 #: Evaluation labels in table order; ``whole`` is the union of the three lesion classes.
-_EVALUATED_LABELS: tuple[str, ...] = ("whole", "tumor", "edema", "cavity")
-_LESION_CLASSES: tuple[str, ...] = ("tumor", "edema", "cavity")
+_LESION_CLASSES: tuple[str, ...] = tuple(LABELS)
+_EVALUATED_LABELS: tuple[str, ...] = ("whole", *_LESION_CLASSES)
 
 
 def predicted_labels(model: Mapping[str, Any]) -> tuple[str, ...]:
