@@ -1,6 +1,6 @@
 # The two commands that matter (see README.md):
 #   make run   set up .venv and run the default study (embedded demo dataset)
-#   make test  set up .venv and run the whole test suite (what CI runs)
+#   make test  set up .venv, check format and lint (ruff), run the whole test suite (what CI runs)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -14,6 +14,8 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
@@ -28,6 +30,8 @@ $(STAMP): requirements.lock
 	touch $(STAMP)
 
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 
 dryrun: $(STAMP)

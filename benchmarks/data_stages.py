@@ -32,15 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scrip
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import median_seconds  # noqa: E402
-from spinetumor import cordmask, demo, labels, registration, validation  # noqa: E402
-from spinetumor.chains import preset  # noqa: E402
-from spinetumor.preprocessing import n4_correct, preprocess_subject  # noqa: E402
+
+from spinetumor.data import (
+    cordmask,
+    labels,
+    validation,  # noqa: E402
+)
+from spinetumor.demo import demo
+from spinetumor.preprocessing.chains import preset  # noqa: E402
+from spinetumor.preprocessing.preprocessing import n4_correct, preprocess_subject  # noqa: E402
+from spinetumor.registration import registration
 
 SHAPE = (512, 512, 16)
 ZOOMS = (0.6, 0.6, 3.7)
 
 
-def clinical_grid(reference: nib.Nifti1Image, shape: tuple[int, int, int], zooms: tuple[float, ...]) -> np.ndarray:
+def clinical_grid(
+    reference: nib.Nifti1Image, shape: tuple[int, int, int], zooms: tuple[float, ...]
+) -> np.ndarray:
     """A PSR sagittal grid of `shape` and `zooms` centred on `reference`'s field of view."""
     centre = reference.affine @ np.r_[(np.array(reference.shape[:3]) - 1) / 2, 1]
     # Axis 0 toward P, axis 1 toward S, axis 2 toward R (a common sagittal storage order).
@@ -85,28 +94,56 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         f = make_subject(root, args.seed)
-        unit = {"subject": "bench", "session": None, "prefix": "sub-bench", "t2w": str(f["t2w"]),
-                "t1w": str(f["t1w"]), "labels": {"dseg": str(f["dseg"]), "cord": str(f["cord"]),
-                                                 "centerline": str(f["centerline"])}, "problems": []}
+        unit = {
+            "subject": "bench",
+            "session": None,
+            "prefix": "sub-bench",
+            "t2w": str(f["t2w"]),
+            "t1w": str(f["t1w"]),
+            "labels": {"dseg": str(f["dseg"]), "cord": str(f["cord"]), "centerline": str(f["centerline"])},
+            "problems": [],
+        }
         settings = registration.RegistrationSettings()
         t2 = nib.load(str(f["t2w"]))
         t2_data = t2.get_fdata(dtype=np.float32)
         n4 = next(s for s in preset("stanford2023")["steps"] if s["name"] == "n4")
         stages: dict[str, Callable[[], object]] = {
             "validation": lambda: validation.validate_unit(unit),
-            "labels (dseg)": lambda: labels.standardize_labels(f["t2w"], {"dseg": str(f["dseg"])}, root / "d.nii.gz"),
+            "labels (dseg)": lambda: labels.standardize_labels(
+                f["t2w"], {"dseg": str(f["dseg"])}, root / "d.nii.gz"
+            ),
             f"registration ({settings.metric})": lambda: registration.run_registration(
-                f["t2w"], f["t1w"], root / "r.nii.gz", root / "r.tfm", root / "r.png", settings, subject="bench"),
+                f["t2w"],
+                f["t1w"],
+                root / "r.nii.gz",
+                root / "r.tfm",
+                root / "r.png",
+                settings,
+                subject="bench",
+            ),
             "cord mask (manual)": lambda: cordmask.make_cord_mask(
-                f["t2w"], "manual", str(f["cord"]), root / "c.nii.gz", root / "c.json"),
+                f["t2w"], "manual", str(f["cord"]), root / "c.nii.gz", root / "c.json"
+            ),
             "cord mask (centreline tube)": lambda: cordmask.make_cord_mask(
-                f["t2w"], "centerline", str(f["centerline"]), root / "l.nii.gz", root / "l.json"),
+                f["t2w"], "centerline", str(f["centerline"]), root / "l.nii.gz", root / "l.json"
+            ),
             f"N4 (shrink {n4['shrink_factor']})": lambda: n4_correct(
-                t2_data, ZOOMS, shrink_factor=n4["shrink_factor"], iterations=n4["iterations"],
-                convergence=n4["convergence"], mask=n4["mask"]),
+                t2_data,
+                ZOOMS,
+                shrink_factor=n4["shrink_factor"],
+                iterations=n4["iterations"],
+                convergence=n4["convergence"],
+                mask=n4["mask"],
+            ),
             "lemay2021 chain (resampling)": lambda: preprocess_subject(
-                f["t2w"], root / "r.nii.gz", f["dseg"], f["cord"], preset("lemay2021")["steps"],
-                {k: root / f"p_{k}.nii.gz" for k in ("T2w", "T1w", "dseg", "cord")}, root / "p.json"),
+                f["t2w"],
+                root / "r.nii.gz",
+                f["dseg"],
+                f["cord"],
+                preset("lemay2021")["steps"],
+                {k: root / f"p_{k}.nii.gz" for k in ("T2w", "T1w", "dseg", "cord")},
+                root / "p.json",
+            ),
         }
         print(f"one subject, T2w {SHAPE} at {ZOOMS} mm, 1 thread, median of {args.repeats} runs")
         print(f"{'stage':32s} {'seconds':>8s}")

@@ -39,14 +39,23 @@ def main(argv: list[str] | None = None) -> int:
             f"bids_dir: {root / 'bids'}\nresults_dir: {root / 'results'}\n"
             f"splits: {{scheme: holdout, holdout: {{n_repeats: {args.splits}}}}}\n"
         )
-        cmd = [str(Path(sys.executable).with_name("snakemake")), "-n", "--cores", "2", "--configfile", str(config)]
+        cmd = [
+            str(Path(sys.executable).with_name("snakemake")),
+            "-n",
+            "--cores",
+            "2",
+            "--configfile",
+            str(config),
+        ]
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
             subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
             times.append(time.perf_counter() - start)
-    print(f"snakemake -n, {args.subjects} subjects, {args.splits} hold-out splits: "
-          f"median {statistics.median(times):.1f} s over {args.repeats} runs (min {min(times):.1f}, max {max(times):.1f})")
+    print(
+        f"snakemake -n, {args.subjects} subjects, {args.splits} hold-out splits: "
+        f"median {statistics.median(times):.1f} s over {args.repeats} runs (min {min(times):.1f}, max {max(times):.1f})"
+    )
     return 0
 
 

@@ -56,7 +56,7 @@ from monai.networks.nets import DynUNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from spinetumor.inference import (  # noqa: E402
+from spinetumor.inference.inference import (  # noqa: E402
     TIMING_STEPS,
     Prediction,
     predict_cascade,
@@ -78,7 +78,11 @@ def write_phantom(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     rng = np.random.default_rng(seed)
     affine = np.zeros((4, 4))
     affine[1, 0], affine[2, 1], affine[0, 2], affine[3, 3] = -ZOOMS[0], ZOOMS[1], ZOOMS[2], 1.0
-    affine[:3, 3] = [-ZOOMS[2] * (SHAPE[2] - 1) / 2, ZOOMS[0] * (SHAPE[0] - 1) / 2, -ZOOMS[1] * (SHAPE[1] - 1) / 2]
+    affine[:3, 3] = [
+        -ZOOMS[2] * (SHAPE[2] - 1) / 2,
+        ZOOMS[0] * (SHAPE[0] - 1) / 2,
+        -ZOOMS[1] * (SHAPE[1] - 1) / 2,
+    ]
     ap, si, rl = np.meshgrid(*[np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in SHAPE], indexing="ij")
     body = (ap / 0.8) ** 2 + (rl / 1.2) ** 2 < 1.0
     cord = ((ap / 0.05) ** 2 + (rl / 0.4) ** 2 < 1.0) & (np.abs(si) < 0.95)
@@ -94,8 +98,12 @@ def write_phantom(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 def dynunet(in_channels: int, out_channels: int, base_filters: int) -> DynUNet:
     """Depth-4 3D DynUNet (five levels, filters doubling from ``base_filters``)."""
     return DynUNet(
-        spatial_dims=3, in_channels=in_channels, out_channels=out_channels,
-        kernel_size=[3] * 5, strides=[1, 2, 2, 2, 2], upsample_kernel_size=[2] * 4,
+        spatial_dims=3,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        kernel_size=[3] * 5,
+        strides=[1, 2, 2, 2, 2],
+        upsample_kernel_size=[2] * 4,
         filters=[base_filters * 2**level for level in range(5)],
         norm_name=("INSTANCE", {"affine": True}),
         act_name=("leakyrelu", {"negative_slope": 0.01, "inplace": True}),
@@ -120,8 +128,13 @@ class FixedCordMask(torch.nn.Module):
         rows = torch.nonzero((x[0, 0] != 0).any(dim=2).any(dim=1)).flatten()
         half = [round(CORD_DIAMETER_MM / 2 / PREPROCESSED_ZOOMS[axis]) for axis in (1, 2)]
         centre = [n // 2 for n in x.shape[3:]]
-        logits[:, :, int(rows[0]):int(rows[-1]) + 1,
-               centre[0] - half[0]:centre[0] + half[0], centre[1] - half[1]:centre[1] + half[1]] = 10.0
+        logits[
+            :,
+            :,
+            int(rows[0]) : int(rows[-1]) + 1,
+            centre[0] - half[0] : centre[0] + half[0],
+            centre[1] - half[1] : centre[1] + half[1],
+        ] = 10.0
         return logits
 
 
@@ -159,8 +172,10 @@ def device_summary(threads: int) -> str:
     if names:
         cpu = names[0]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"CPU {cpu} ({os.cpu_count()} cores, load {load:.1f}), torch {torch.__version__} "
-            f"with {threads} thread(s)")
+    return (
+        f"CPU {cpu} ({os.cpu_count()} cores, load {load:.1f}), torch {torch.__version__} "
+        f"with {threads} thread(s)"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -170,8 +185,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1, help="stage-2 windows per forward pass")
     parser.add_argument("--overlap", type=float, default=0.5, help="0.5 = the paper's stride of half a patch")
     parser.add_argument("--channels-last", action="store_true", help="channels_last_3d weights")
-    parser.add_argument("--fixed-cord-mask", action=argparse.BooleanOptionalAction, default=True,
-                        help="replace stage 1's random-weight output by a 30 mm cord box (default)")
+    parser.add_argument(
+        "--fixed-cord-mask",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replace stage 1's random-weight output by a 30 mm cord box (default)",
+    )
     parser.add_argument("--modes", nargs="+", default=["cascade", "single"], choices=["cascade", "single"])
     return parser.parse_args(argv)
 
@@ -208,9 +227,17 @@ def main(argv: list[str] | None = None) -> None:
 
     logger.info("")
     logger.info("device: %s", device_summary(args.threads))
-    logger.info("subject %s at %s mm; stage-2 batch %d, overlap %.2f, channels_last %s, fixed cord mask %s; "
-                "median of %d runs", SHAPE, ZOOMS, args.batch_size, args.overlap, args.channels_last,
-                args.fixed_cord_mask, args.repeats)
+    logger.info(
+        "subject %s at %s mm; stage-2 batch %d, overlap %.2f, channels_last %s, fixed cord mask %s; "
+        "median of %d runs",
+        SHAPE,
+        ZOOMS,
+        args.batch_size,
+        args.overlap,
+        args.channels_last,
+        args.fixed_cord_mask,
+        args.repeats,
+    )
     logger.info("%-12s" + "%10s" * len(results), "step (s)", *results)
     for step in (*TIMING_STEPS, "total"):
         logger.info("%-12s" + "%10.2f" * len(results), step, *(r[step] for r in results.values()))
@@ -219,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("%-12s" + "%10d" * len(results), label, *(int(r[key]) for r in results.values()))
     if {"cascade", "single"} <= set(results):
         ratio = results["single"]["total"] / results["cascade"]["total"]
-        logger.info("single / cascade: %.2fx (paper: 48 s / 22 s = 2.2x; target: cascade <= 5 s and >= 3x)", ratio)
+        logger.info(
+            "single / cascade: %.2fx (paper: 48 s / 22 s = 2.2x; target: cascade <= 5 s and >= 3x)", ratio
+        )
 
 
 if __name__ == "__main__":

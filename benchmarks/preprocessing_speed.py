@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scrip
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import median_seconds  # noqa: E402
-from spinetumor.preprocessing import SubjectVolumes, preprocess_volumes, preset, to_native  # noqa: E402
+
+from spinetumor.preprocessing.preprocessing import SubjectVolumes, preprocess_volumes, preset, to_native  # noqa: E402
 
 logger = logging.getLogger("preprocessing_speed")
 
@@ -37,8 +38,14 @@ ZOOMS = (0.6, 0.6, 3.7)
 def phantom(seed: int = 0) -> SubjectVolumes:
     """Body, cord and lesion ellipsoids under a smooth multiplicative bias, plus noise."""
     rng = np.random.default_rng(seed)
-    affine = np.array([[0.0, 0.0, ZOOMS[2], -29.6], [-ZOOMS[0], 0.0, 0.0, 153.3],
-                       [0.0, ZOOMS[1], 0.0, -153.3], [0.0, 0.0, 0.0, 1.0]])
+    affine = np.array(
+        [
+            [0.0, 0.0, ZOOMS[2], -29.6],
+            [-ZOOMS[0], 0.0, 0.0, 153.3],
+            [0.0, ZOOMS[1], 0.0, -153.3],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
     ap, si, rl = np.meshgrid(*[np.linspace(-1.0, 1.0, n) for n in SHAPE], indexing="ij")
     body = (ap / 0.8) ** 2 + (rl / 1.2) ** 2 < 1.0
     cord = ((ap / 0.05) ** 2 + (rl / 0.4) ** 2 < 1.0) & (np.abs(si) < 0.95)
@@ -58,8 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--n4-shrink", type=int, default=None,
-                        help="override the stanford2023 preset's N4 shrink factor (4)")
+    parser.add_argument(
+        "--n4-shrink", type=int, default=None, help="override the stanford2023 preset's N4 shrink factor (4)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("spinetumor").setLevel(logging.WARNING)
@@ -74,18 +82,23 @@ def main(argv: list[str] | None = None) -> None:
     n4_key = f"n4 on T2w (shrink {n4_step['shrink_factor']})"
     results = {
         "lemay2021 chain (T2w, T1w, dseg, cord)": median_seconds(
-            lambda: preprocess_volumes(vols, lemay, threads=args.threads), args.repeats),
+            lambda: preprocess_volumes(vols, lemay, threads=args.threads), args.repeats
+        ),
         "reorient + resample only (4 volumes)": median_seconds(
-            lambda: preprocess_volumes(vols, lemay["steps"][:2], threads=args.threads), args.repeats),
+            lambda: preprocess_volumes(vols, lemay["steps"][:2], threads=args.threads), args.repeats
+        ),
         n4_key: median_seconds(
             lambda: preprocess_volumes(SubjectVolumes(vols.t2w), [n4_step], threads=args.threads),
-            args.repeats),
+            args.repeats,
+        ),
     }
     prepared = preprocess_volumes(vols, lemay, threads=args.threads)
     results["to_native dseg (order 0)"] = median_seconds(
-        lambda: to_native(prepared["dseg"], vols.t2w, order=0), args.repeats)
-    logger.info("volume %s at %s mm, %d thread(s), median of %d runs",
-                SHAPE, ZOOMS, args.threads, args.repeats)
+        lambda: to_native(prepared["dseg"], vols.t2w, order=0), args.repeats
+    )
+    logger.info(
+        "volume %s at %s mm, %d thread(s), median of %d runs", SHAPE, ZOOMS, args.threads, args.repeats
+    )
     for name, seconds in results.items():
         logger.info("%-42s %7.2f s", name, seconds)
     total = results["lemay2021 chain (T2w, T1w, dseg, cord)"] + results[n4_key]

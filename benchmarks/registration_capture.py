@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from spinetumor.registration import RegistrationSettings, register_t1w_to_t2w, transform_error  # noqa: E402
 from test_registration import moved_t1w  # noqa: E402
+
+from spinetumor.registration.registration import RegistrationSettings, register_t1w_to_t2w, transform_error  # noqa: E402
 
 logger = logging.getLogger("registration_capture")
 LPS = np.diag([-1.0, -1.0, 1.0])
@@ -79,22 +80,43 @@ def subject_rows(real: Path, subject: str, work: Path, settings: RegistrationSet
     rows = []
     for rotation, translation in OFFSETS:
         motion = moved_t1w(t1w, work / "moved.nii.gz", rotation, translation)
-        rows.append(_row(subject, f"{rotation} deg {translation} mm", t2w, work / "moved.nii.gz", motion,
-                         reference, cord, settings))
+        rows.append(
+            _row(
+                subject,
+                f"{rotation} deg {translation} mm",
+                t2w,
+                work / "moved.nii.gz",
+                motion,
+                reference,
+                cord,
+                settings,
+            )
+        )
     moved_t1w(t1w, work / "block.nii.gz", (0, 0, 0), (0, 0, 0), BLOCKS[subject])
     block_reference = register_t1w_to_t2w(t2w, work / "block.nii.gz", settings, subject=subject).transform
     for rotation, translation in BLOCK_OFFSETS:
         motion = moved_t1w(t1w, work / "moved.nii.gz", rotation, translation, BLOCKS[subject])
-        rows.append(_row(subject, f"block {BLOCKS[subject]}: {rotation} deg {translation} mm", t2w,
-                         work / "moved.nii.gz", motion, block_reference, cord, settings))
+        rows.append(
+            _row(
+                subject,
+                f"block {BLOCKS[subject]}: {rotation} deg {translation} mm",
+                t2w,
+                work / "moved.nii.gz",
+                motion,
+                block_reference,
+                cord,
+                settings,
+            )
+        )
     return rows
 
 
 def seconds_row(real: Path, subject: str, settings: RegistrationSettings, repeats: int) -> dict:
     anat = real / f"sub-{subject}" / "anat"
     times = [
-        register_t1w_to_t2w(anat / f"sub-{subject}_T2w.nii.gz", anat / f"sub-{subject}_T1w.nii.gz", settings)
-        .seconds
+        register_t1w_to_t2w(
+            anat / f"sub-{subject}_T2w.nii.gz", anat / f"sub-{subject}_T1w.nii.gz", settings
+        ).seconds
         for _ in range(repeats)
     ]
     return {

@@ -44,13 +44,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from spinetumor.registration import (  # noqa: E402
+from test_registration import TRUTH, make_phantom_pair, rigid_lps  # noqa: E402
+
+from spinetumor.registration.registration import (  # noqa: E402
     RegistrationSettings,
     register_t1w_to_t2w,
     resample_to_t2w,
     transform_error,
 )
-from test_registration import TRUTH, make_phantom_pair, rigid_lps  # noqa: E402
 
 logger = logging.getLogger("registration_metrics")
 
@@ -109,7 +110,7 @@ def phantom_cases(work: Path) -> list[tuple[str, Path, Path, sitk.Transform, np.
 
 def demo_cases(work: Path, indices: list[int]) -> list[tuple[str, Path, Path, sitk.Transform, np.ndarray]]:
     try:
-        from spinetumor import demo
+        from spinetumor.demo import demo
     except ImportError:
         logger.warning("spinetumor.demo not found: no demo subjects")
         return []

@@ -51,8 +51,14 @@ def collect(results: Path) -> pd.DataFrame:
     for path in sorted(root.rglob("*.tsv")):
         table = pd.read_csv(path, sep="\t", na_values=["-", "NA"])
         for record in table.to_dict("records"):
-            rows.append({"rule": rule_of(path, root), "seconds": record.get("s"),
-                         "max_rss_mb": record.get("max_rss"), "cpu_time_s": record.get("cpu_time")})
+            rows.append(
+                {
+                    "rule": rule_of(path, root),
+                    "seconds": record.get("s"),
+                    "max_rss_mb": record.get("max_rss"),
+                    "cpu_time_s": record.get("cpu_time"),
+                }
+            )
     if not rows:
         raise SystemExit(f"{root}: no benchmark files")
     return pd.DataFrame(rows)
@@ -72,7 +78,9 @@ def summarise(jobs: pd.DataFrame) -> pd.DataFrame:
 
 def to_markdown(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False))
+    return header + "".join(
+        "| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Training throughput (patches/s) and the share of step time spent waiting for data.
 
 Synthetic preprocessed subjects (T2w, T1w, dseg, cord mask; a bright lesion in
-a cord-like tube) are written once; then :func:`spinetumor.training.train`
+a cord-like tube) are written once; then :func:`spinetumor.training.training.train`
 runs a few epochs of one stage of a model (default: the demo cascade's lesion
 stage from ``spinetumor/demo_study.yaml``; ``--preset lemay2021`` for the paper's sizes) on
 the device Torch sees (CPU, or the GPU with bf16 autocast). Each epoch's
@@ -31,15 +31,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from spinetumor.layout import preprocessed_file  # noqa: E402
-from spinetumor.modelspec import network_config, resolve_model, training_config  # noqa: E402
+from spinetumor.models.modelspec import network_config, resolve_model, training_config  # noqa: E402
 from spinetumor.study import demo_study  # noqa: E402
-from spinetumor.training import TrainingSettings, record_from_prefix, train  # noqa: E402
+from spinetumor.training.training import TrainingSettings, record_from_prefix, train  # noqa: E402
 
 
 def write_subject(root: Path, name: str, shape: tuple[int, int, int], seed: int) -> Path:
     rng = np.random.default_rng(seed)
     x, y, z = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
-    cord = (np.abs(y - shape[1] // 2) < max(2, shape[1] // 20)) & (np.abs(z - shape[2] // 2) < max(2, shape[2] // 5))
+    cord = (np.abs(y - shape[1] // 2) < max(2, shape[1] // 20)) & (
+        np.abs(z - shape[2] // 2) < max(2, shape[2] // 5)
+    )
     centre = rng.integers(shape[0] // 4, 3 * shape[0] // 4)
     dseg = (cord & (np.abs(x - centre) < shape[0] // 10)).astype(np.uint8)
     affine = np.diag([1.0, 1.0, 2.0, 1.0])
@@ -51,8 +53,10 @@ def write_subject(root: Path, name: str, shape: tuple[int, int, int], seed: int)
         "dseg": dseg,
         "cord": cord.astype(np.uint8),
     }.items():
-        nib.save(nib.Nifti1Image(np.asarray(data, np.float32 if kind[0] == "T" else np.uint8), affine),
-                 preprocessed_file(prefix, kind))
+        nib.save(
+            nib.Nifti1Image(np.asarray(data, np.float32 if kind[0] == "T" else np.uint8), affine),
+            preprocessed_file(prefix, kind),
+        )
     return prefix
 
 
@@ -74,18 +78,26 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        records = [record_from_prefix(f"s{i}", write_subject(root, f"s{i}", shape, i)) for i in range(args.subjects)]
-        train(records[1:], records[:1], network_config(model, args.stage), settings, root / "run", resume=False)
+        records = [
+            record_from_prefix(f"s{i}", write_subject(root, f"s{i}", shape, i)) for i in range(args.subjects)
+        ]
+        train(
+            records[1:], records[:1], network_config(model, args.stage), settings, root / "run", resume=False
+        )
         log = pd.read_csv(root / "run" / "training_log.tsv", sep="\t", na_values=["n/a"]).iloc[1:]
     steps = (args.subjects - 1) * settings.patches_per_volume / settings.batch_size
     patches = steps * settings.batch_size
     train_s = log["seconds"]
-    print(f"device {device} ({torch.cuda.get_device_name() if device == 'cuda' else f'{args.threads} CPU threads'}),"
-          f" amp {settings.amp if device == 'cuda' else 'none (float32)'}; model {args.preset} stage {args.stage},"
-          f" patch {list(settings.patch_size)} x batch {settings.batch_size}, volumes {list(shape)}")
-    print(f"median epoch {statistics.median(train_s):.2f} s for {patches:.0f} patches (+ validation):"
-          f" {patches / statistics.median(train_s):.2f} patches/s;"
-          f" waiting for data {100 * statistics.median(log['data_seconds'] / train_s):.1f} % of the epoch")
+    print(
+        f"device {device} ({torch.cuda.get_device_name() if device == 'cuda' else f'{args.threads} CPU threads'}),"
+        f" amp {settings.amp if device == 'cuda' else 'none (float32)'}; model {args.preset} stage {args.stage},"
+        f" patch {list(settings.patch_size)} x batch {settings.batch_size}, volumes {list(shape)}"
+    )
+    print(
+        f"median epoch {statistics.median(train_s):.2f} s for {patches:.0f} patches (+ validation):"
+        f" {patches / statistics.median(train_s):.2f} patches/s;"
+        f" waiting for data {100 * statistics.median(log['data_seconds'] / train_s):.1f} % of the epoch"
+    )
     return 0
 
 

@@ -18,8 +18,14 @@ TINY = REPO / "tests" / "config" / "tiny.yaml"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def run_snakemake(*args: str, configfiles: list[Path] | None = None, config: dict | None = None,
-                  check: bool = True, timeout: int = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(
+    *args: str,
+    configfiles: list[Path] | None = None,
+    config: dict | None = None,
+    check: bool = True,
+    timeout: int = 1200,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """Run Snakemake from the repository root with 2 cores and return the finished process.
 
     `config` overrides go through a YAML file (``--config`` would read every
@@ -38,7 +44,9 @@ def run_snakemake(*args: str, configfiles: list[Path] | None = None, config: dic
             cmd += ["--configfile", *files]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 

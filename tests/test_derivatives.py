@@ -7,8 +7,8 @@ import re
 import subprocess
 
 import pandas as pd
-
 from conftest import REPO
+
 from spinetumor import LABELS, __version__
 from spinetumor.derivatives import code_version, write_description, write_dseg_tsv
 

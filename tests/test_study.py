@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import REPO
-from spinetumor.modelspec import resolve_model
+
+from spinetumor.models.modelspec import resolve_model
 from spinetumor.study import PUBLISHED_MODELS, check_read_only, demo_study, study_models
 
 NO_CHAINS = {"run": [], "chains": {}}

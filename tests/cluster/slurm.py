@@ -200,7 +200,9 @@ class Cluster:
             self.pid_file(daemon).unlink(missing_ok=True)
 
     def _launch(self, daemon: str, args: list[str]) -> None:
-        proc = subprocess.run([_sbin(daemon), *args], env=self.env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [_sbin(daemon), *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
         if proc.returncode != 0:
             raise SlurmStartError(f"{daemon} did not start: {proc.stderr.strip()[-500:]}")
         pid_file = self.pid_file(daemon)
@@ -249,14 +251,18 @@ class Cluster:
         state = ""
         while time.monotonic() < deadline:
             proc = subprocess.run(
-                ["sinfo", "-h", "-N", "-n", self.node, "-o", "%t"], env=self.env, capture_output=True, text=True
+                ["sinfo", "-h", "-N", "-n", self.node, "-o", "%t"],
+                env=self.env,
+                capture_output=True,
+                text=True,
             )
             state = proc.stdout.strip() or proc.stderr.strip()
             if state == "idle":
                 return
             time.sleep(1)
-        raise SlurmStartError(f"node {self.node} not idle after {timeout:.0f} s (sinfo: {state!r}); "
-                               f"see {self.root / 'log'}")
+        raise SlurmStartError(
+            f"node {self.node} not idle after {timeout:.0f} s (sinfo: {state!r}); see {self.root / 'log'}"
+        )
 
     def stop(self) -> None:
         """Stop the daemons this object started, by PID (repeat calls do nothing)."""

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -72,7 +71,10 @@ def profile_default_resources(**changes: str) -> list[str]:
     """The profile's default-resources as `name=value` arguments, with `changes` applied."""
     resources = yaml.safe_load((PROFILE / "config.yaml").read_text())["default-resources"]
     resources.update(changes)
-    return [f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}" for name, value in resources.items()]
+    return [
+        f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
+        for name, value in resources.items()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +125,12 @@ def test_every_non_local_job_went_through_sbatch(runs):
     # are one group job, the rest one job each
     kinds = [rule_of(path) for _, path in submitted]
     assert kinds.count("rule_demo_subject") == 4
-    assert {"rule_demo_dataset", "rule_summarize_validation", "rule_make_splits", "rule_per_case_metrics"} <= set(kinds)
+    assert {
+        "rule_demo_dataset",
+        "rule_summarize_validation",
+        "rule_make_splits",
+        "rule_per_case_metrics",
+    } <= set(kinds)
     assert kinds.count("rule_train_model") == 2 * 3  # 2 splits x (cascade cord + lesion, singlestage)
     assert kinds.count("rule_predict_cascade") == kinds.count("rule_predict") == 4  # every test unit
     groups = [k for k in kinds if k.startswith("group_")]
@@ -131,8 +138,13 @@ def test_every_non_local_job_went_through_sbatch(runs):
     for rule in ("validate_subject", "standardize_labels", "register_t1w", "cord_mask", "preprocess_subject"):
         assert rule in groups[0]
     # slurmctld knows every job id, and every one completed
-    queue = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T"], env=cluster.env,
-                           capture_output=True, text=True, check=True).stdout
+    queue = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%i %T"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     states = dict(line.split() for line in queue.splitlines())
     for jobid, _ in submitted:
         assert states.get(jobid) == "COMPLETED", f"SLURM job {jobid}: {states.get(jobid)}\n{queue}"
@@ -144,8 +156,9 @@ def test_every_non_local_job_went_through_sbatch(runs):
 def test_training_and_prediction_jobs_asked_slurm_for_a_gpu(runs):
     _, log, _, cluster = runs
     for jobid, path in SUBMITTED.findall(log):
-        shown = subprocess.run(["scontrol", "show", "job", jobid], env=cluster.env, capture_output=True,
-                               text=True, check=True).stdout
+        shown = subprocess.run(
+            ["scontrol", "show", "job", jobid], env=cluster.env, capture_output=True, text=True, check=True
+        ).stdout
         tres = " ".join(re.findall(r"(?:TresPerJob|TresPerNode|TRES)=(\S+)", shown))
         if rule_of(path).removeprefix("rule_") in GPU_RULES:
             assert "gpu" in tres, f"job {jobid} ({rule_of(path)}) asked for no GPU: {tres}"
@@ -159,7 +172,10 @@ def test_cluster_and_local_results_are_identical(runs):
     assert (slurm_results / splits).read_bytes() == (local_results / splits).read_bytes()
     volumes = sorted(p.relative_to(local_results) for p in (local_results / "preprocessed").rglob("*.nii.gz"))
     assert len(volumes) == 4 * 2 * 4  # subjects x chains (lemay2021, lemaydemo) x (T2w, T1w, dseg, cord)
-    assert sorted(p.relative_to(slurm_results) for p in (slurm_results / "preprocessed").rglob("*.nii.gz")) == volumes
+    assert (
+        sorted(p.relative_to(slurm_results) for p in (slurm_results / "preprocessed").rglob("*.nii.gz"))
+        == volumes
+    )
     for rel in volumes:
         ours, theirs = nib.load(slurm_results / rel), nib.load(local_results / rel)
         np.testing.assert_array_equal(np.asarray(ours.dataobj), np.asarray(theirs.dataobj), err_msg=str(rel))

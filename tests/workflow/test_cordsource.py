@@ -15,19 +15,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import TINY, run_snakemake
-from spinetumor.demo import generate_dataset
-from spinetumor.modelspec import deep_merge
+
+from spinetumor.demo.demo import generate_dataset
+from spinetumor.models.modelspec import deep_merge
 from spinetumor.study import demo_study
 
 pytestmark = pytest.mark.workflow
 
 # A copy of demo data is a dataset of its own: the demo cascade, as tiny.yaml shrinks it, is named in full.
-TINY_CASCADE = {"run": ["cascade"], "definitions": {"cascade": deep_merge(
-    demo_study()["models"]["definitions"]["cascade"],
-    yaml.safe_load(TINY.read_text())["models"]["definitions"]["cascade"],
-)}}
+TINY_CASCADE = {
+    "run": ["cascade"],
+    "definitions": {
+        "cascade": deep_merge(
+            demo_study()["models"]["definitions"]["cascade"],
+            yaml.safe_load(TINY.read_text())["models"]["definitions"]["cascade"],
+        )
+    },
+}
 
 
 def strip_cord_labels(bids: Path, subject: str) -> None:
@@ -48,13 +53,20 @@ def test_a_unit_without_cord_label_gets_the_cord_source_models_prediction(tmp_pa
         "models": TINY_CASCADE,
         "cord_mask": {"priority": ["manual", "centerline", "model"]},
         # Registration is not what this test is about: one short rigid level.
-        "registration": {"stages": ["rigid"], "iterations": 20, "shrink_factors": [4], "smoothing_sigmas_mm": [2.0]},
+        "registration": {
+            "stages": ["rigid"],
+            "iterations": 20,
+            "shrink_factors": [4],
+            "smoothing_sigmas_mm": [2.0],
+        },
     }
     anat = results / "cordmask" / "sub-003" / "anat"
     target = anat / "sub-003_space-T2w_label-SC_mask.nii.gz"
     run_snakemake(str(target), configfiles=[TINY], config=config)
 
-    summary = json.loads((results / "models" / "cascade" / "cordsource" / "cord" / "training_summary.json").read_text())
+    summary = json.loads(
+        (results / "models" / "cascade" / "cordsource" / "cord" / "training_summary.json").read_text()
+    )
     assert summary["purpose"] == "cord_source" and summary["stage"] == "cord"
     assert sorted(summary["train_units"] + summary["val_units"]) == ["sub-001", "sub-002"]  # never sub-003
 
@@ -68,7 +80,9 @@ def test_a_unit_without_cord_label_gets_the_cord_source_models_prediction(tmp_pa
     assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
     assert info["voxels"] == sidecar["voxels"]
     # The labelled units keep their manual masks.
-    other = json.loads((results / "cordmask" / "sub-001" / "anat" / "sub-001_space-T2w_label-SC_mask.json").read_text())
+    other = json.loads(
+        (results / "cordmask" / "sub-001" / "anat" / "sub-001_space-T2w_label-SC_mask.json").read_text()
+    )
     assert other["source"] == "manual"
 
 
@@ -82,7 +96,9 @@ def test_a_split_whose_validation_units_all_have_predicted_cords_stops_with_a_cl
     }
     # Which subject validates split 0 (the splits do not depend on the cord labels) ...
     first = tmp_path / "first"
-    run_snakemake(str(first / "splits" / "splits.tsv"), configfiles=[TINY], config={**config, "results_dir": str(first)})
+    run_snakemake(
+        str(first / "splits" / "splits.tsv"), configfiles=[TINY], config={**config, "results_dir": str(first)}
+    )
     table = pd.read_csv(first / "splits" / "splits.tsv", sep="\t", dtype={"subject": str})
     val = table.loc[(table["split"] == 0) & (table["role"] == "val"), "subject"].tolist()
     assert len(val) == 1  # 4 subjects, 2 folds: 2 test, 1 validation, 1 training subject per split
@@ -90,7 +106,9 @@ def test_a_split_whose_validation_units_all_have_predicted_cords_stops_with_a_cl
     strip_cord_labels(bids, val[0])
     results = tmp_path / "results"
     target = results / "models" / "cascade" / "split-0" / "cord" / "model.pt"
-    proc = run_snakemake(str(target), configfiles=[TINY], config={**config, "results_dir": str(results)}, check=False)
+    proc = run_snakemake(
+        str(target), configfiles=[TINY], config={**config, "results_dir": str(results)}, check=False
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert f"split 0: every val unit ({val[0]}) has a predicted cord mask" in output, output[-3000:]

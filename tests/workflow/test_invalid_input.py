@@ -12,7 +12,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from conftest import make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -20,8 +19,9 @@ pytestmark = pytest.mark.workflow
 
 def test_missing_lesion_label_and_bad_folder_stop_the_run_or_are_skipped(tmp_path):
     bids = make_bids(tmp_path / "bids", {"01": [None], "02": [None], "03": [None]})
-    (bids / "participants.tsv").write_text("participant_id\tpathology\nsub-01\tastrocytoma\n"
-                                           "sub-02\tependymoma\nsub-03\tHealthy\n")
+    (bids / "participants.tsv").write_text(
+        "participant_id\tpathology\nsub-01\tastrocytoma\nsub-02\tependymoma\nsub-03\tHealthy\n"
+    )
     for sub in ("02", "03"):  # sub-03 is declared healthy, sub-02 is not
         (bids / f"derivatives/labels/sub-{sub}/anat/sub-{sub}_T2w_dseg.nii.gz").unlink()
     shutil.copytree(bids / "sub-01", bids / "sub-0-1")  # pybids would read its files as sub-0's
@@ -32,7 +32,10 @@ def test_missing_lesion_label_and_bad_folder_stop_the_run_or_are_skipped(tmp_pat
     proc = run_snakemake("-n", config=config, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert f"sub-02: lesions: no lesion label file (expected {expected}), and sub-02 is not declared healthy" in out
+    assert (
+        f"sub-02: lesions: no lesion label file (expected {expected}), and sub-02 is not declared healthy"
+        in out
+    )
     assert f"{bids / 'sub-0-1'}: folder label '0-1' is not a BIDS label" in out
     assert "sub-03:" not in out and "sub-01:" not in out
 

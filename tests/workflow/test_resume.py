@@ -11,7 +11,6 @@ import time
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE, TINY
 
 pytestmark = pytest.mark.workflow
@@ -20,7 +19,9 @@ pytestmark = pytest.mark.workflow
 def _training_pids() -> list[int]:
     """PIDs of the Python processes running the train_model script (this test runs one job)."""
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "train_model.py" in line and "python" in line]
+    return [
+        int(line.split()[0]) for line in out.splitlines() if "train_model.py" in line and "python" in line
+    ]
 
 
 def test_killed_training_is_retried_and_resumes(tiny_run, tmp_path):
@@ -28,13 +29,33 @@ def test_killed_training_is_retried_and_resumes(tiny_run, tmp_path):
     shutil.copytree(tiny_run, results, symlinks=True)  # copy2 keeps mtimes: only training reruns
     run_dir = results / "models" / "cascade" / "split-0" / "cord"
     overrides = tmp_path / "overrides.yaml"
-    overrides.write_text(yaml.safe_dump({
-        "results_dir": str(results),
-        "models": {"retries": 1, "definitions": {"cascade": {"stages": {"cord": {"training": {"max_epochs": 4, "patches_per_volume": 8}}}}}},
-    }))
+    overrides.write_text(
+        yaml.safe_dump(
+            {
+                "results_dir": str(results),
+                "models": {
+                    "retries": 1,
+                    "definitions": {
+                        "cascade": {
+                            "stages": {"cord": {"training": {"max_epochs": 4, "patches_per_volume": 8}}}
+                        }
+                    },
+                },
+            }
+        )
+    )
     shutil.rmtree(run_dir)  # this run only: everything upstream is there and up to date
-    cmd = [SNAKEMAKE, "--cores", "1", "--nocolor", "--configfile", str(TINY), str(overrides), "--",
-           str(run_dir / "model.pt")]
+    cmd = [
+        SNAKEMAKE,
+        "--cores",
+        "1",
+        "--nocolor",
+        "--configfile",
+        str(TINY),
+        str(overrides),
+        "--",
+        str(run_dir / "model.pt"),
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # Wait for the first epoch, then stop the training during the second (an epoch is 8 steps

@@ -13,7 +13,6 @@ import resource
 import time
 
 import pytest
-
 from conftest import make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, TINY, make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -28,11 +27,17 @@ pytestmark = pytest.mark.workflow
 REAL = REPO / "tests" / "config" / "real_spine.yaml"
 
 
-def snakemake(*args: str, configfile: Path | None = None, config: dict | None = None, check: bool = True,
-              timeout: int = 900) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str,
+    configfile: Path | None = None,
+    config: dict | None = None,
+    check: bool = True,
+    timeout: int = 900,
+) -> subprocess.CompletedProcess:
     """Run Snakemake from the repository root (see `conftest.run_snakemake`)."""
-    return run_snakemake(*args, configfiles=[configfile] if configfile else None, config=config, check=check,
-                         timeout=timeout)
+    return run_snakemake(
+        *args, configfiles=[configfile] if configfile else None, config=config, check=check, timeout=timeout
+    )
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -87,7 +92,7 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
         geometry = json.loads(Path(f"{base}_geometry.json").read_text())
         assert geometry  # the native grid is recorded
         # The preprocessed dseg mapped back lands on the native labels (within a voxel).
-        from spinetumor.preprocessing import to_native
+        from spinetumor.preprocessing.preprocessing import to_native
 
         native = nib.load(str(tiny_run / "labels" / sub / "anat" / f"{sub}_space-T2w_dseg.nii.gz"))
         back = np.asarray(to_native(nib.load(f"{base}_dseg.nii.gz"), native, order=0).dataobj)
@@ -97,7 +102,9 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
             dice = 2 * (whole_truth & whole_back).sum() / (whole_truth.sum() + whole_back.sum())
             assert dice > 0.8, f"{sub}: round-trip Dice {dice:.3f}"
         # The models' own chain is run too, on a grid of its own.
-        demo = nib.load(str(tiny_run / "preprocessed" / "lemaydemo" / sub / "anat" / f"{sub}_desc-preproc_T2w.nii.gz"))
+        demo = nib.load(
+            str(tiny_run / "preprocessed" / "lemaydemo" / sub / "anat" / f"{sub}_desc-preproc_T2w.nii.gz")
+        )
         assert demo.shape == (128, 96, 24)
 
 
@@ -107,19 +114,30 @@ def test_tiny_study_predicts_every_test_unit_of_every_split_with_every_model(tin
     for model in ("cascade", "singlestage"):
         found = sorted((tiny_run / "predictions" / model).glob("split-*/sub-*/anat/*_dseg.nii.gz"))
         expected = sorted(
-            tiny_run / "predictions" / model / f"split-{row.split}" / row.subject / "anat"
+            tiny_run
+            / "predictions"
+            / model
+            / f"split-{row.split}"
+            / row.subject
+            / "anat"
             / f"{row.subject}_space-T2w_desc-{model}_dseg.nii.gz"
             for row in tests.itertuples()
         )
         assert found == expected
         for path in expected:
-            native = nib.load(str(tiny_run / "demo" / "bids" / path.parts[-3] / "anat" / f"{path.parts[-3]}_T2w.nii.gz"))
+            native = nib.load(
+                str(tiny_run / "demo" / "bids" / path.parts[-3] / "anat" / f"{path.parts[-3]}_T2w.nii.gz")
+            )
             pred = nib.load(str(path))
             assert pred.shape == native.shape and np.allclose(pred.affine, native.affine, atol=1e-5)
             assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1, 2, 3}
             sidecar = json.loads(path.with_suffix("").with_suffix(".json").read_text())
-            assert sidecar["model"] == model and sidecar["split"] == int(path.parts[-4].removeprefix("split-"))
-    cords = sorted((tiny_run / "predictions" / "cascade").glob("split-*/sub-*/anat/*_label-SC_desc-cascade_mask.nii.gz"))
+            assert sidecar["model"] == model and sidecar["split"] == int(
+                path.parts[-4].removeprefix("split-")
+            )
+    cords = sorted(
+        (tiny_run / "predictions" / "cascade").glob("split-*/sub-*/anat/*_label-SC_desc-cascade_mask.nii.gz")
+    )
     assert len(cords) == len(tests)
 
 
@@ -144,14 +162,24 @@ def test_no_test_subject_reaches_any_training_step_of_its_split(tiny_run):
             assert set(boxes[boxes.role == "train"].source) == {"label"}
         for name in ("checkpoint_last.pt", "checkpoint_best.pt", "training_log.tsv"):
             assert (run.parent / name).exists()
-        assert (tiny_run / "logs" / "models" / run.parts[-4] / run.parts[-3] / f"{run.parts[-2]}.log").exists()
+        assert (
+            tiny_run / "logs" / "models" / run.parts[-4] / run.parts[-3] / f"{run.parts[-2]}.log"
+        ).exists()
 
 
 def test_tiny_study_evaluation_tables_and_figures(tiny_run):
     tables, figures = tiny_run / "tables", tiny_run / "figures"
     per_case = pd.read_csv(tables / "per_case_metrics.tsv", sep="\t", na_values=["n/a"])
-    assert list(per_case.columns) == ["model", "split", "subject", "participant", "pathology", "label", "metric",
-                                         "value"]
+    assert list(per_case.columns) == [
+        "model",
+        "split",
+        "subject",
+        "participant",
+        "pathology",
+        "label",
+        "metric",
+        "value",
+    ]
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     tests = {(row.split, row.subject) for row in splits[splits.role == "test"].itertuples()}
     for model in ("cascade", "singlestage"):
@@ -163,11 +191,15 @@ def test_tiny_study_evaluation_tables_and_figures(tiny_run):
         assert (tables / model / "lemay_table3.tex").read_text().count("\\toprule") == 1
         assert (tables / model / "stanford_table.md").read_text().startswith("|")
         for name in ("overlays", "training_curves"):
-            assert (figures / f"{model}_{name}.png").stat().st_size > 0 and (figures / f"{model}_{name}.pdf").exists()
+            assert (figures / f"{model}_{name}.png").stat().st_size > 0 and (
+                figures / f"{model}_{name}.pdf"
+            ).exists()
     # Every metric row of a test case comes from the prediction and the reference of that case.
     whole = per_case[(per_case.label == "whole") & (per_case.metric == "dice")]
     assert whole.value.between(0, 1).all() and len(whole) == 2 * len(tests)
-    participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t").set_index("participant_id")
+    participants = pd.read_csv(tiny_run / "demo" / "bids" / "participants.tsv", sep="\t").set_index(
+        "participant_id"
+    )
     for row in whole.itertuples():
         assert row.pathology == participants.at[row.subject, "pathology"]
     comparison = pd.read_csv(tables / "model_comparison.tsv", sep="\t")
@@ -185,7 +217,13 @@ def test_report_of_the_tiny_study(tiny_run, tmp_path):
     snakemake("--report", str(report), configfile=TINY, config={"results_dir": str(tiny_run)})
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000
-    for text in ("per_case_metrics.tsv", "lemay_table3.tsv", "dice_per_label.png", "Evaluation", "Registration"):
+    for text in (
+        "per_case_metrics.tsv",
+        "lemay_table3.tsv",
+        "dice_per_label.png",
+        "Evaluation",
+        "Registration",
+    ):
         assert text in html, text
 
 
@@ -197,7 +235,9 @@ def test_tiny_study_registration_and_cord_outputs(tiny_run):
     assert t1.shape == t2.shape and np.allclose(t1.affine, t2.affine, atol=1e-4)
     assert (reg / "anat" / f"{sub}_from-T1w_to-T2w_mode-image_xfm.tfm").stat().st_size > 0
     assert (reg / "figures" / f"{sub}_desc-registration_qc.png").stat().st_size > 0
-    cord = json.loads((tiny_run / "cordmask" / sub / "anat" / f"{sub}_space-T2w_label-SC_mask.json").read_text())
+    cord = json.loads(
+        (tiny_run / "cordmask" / sub / "anat" / f"{sub}_space-T2w_label-SC_mask.json").read_text()
+    )
     assert cord["source"] == "manual" and cord["voxels"] > 0
     # Logs and benchmarks mirror the outputs under the results folder.
     assert (tiny_run / "logs" / "registration" / sub / f"{sub}.log").exists()
@@ -206,8 +246,16 @@ def test_tiny_study_registration_and_cord_outputs(tiny_run):
 
 def test_real_spine_orientations_grids_and_round_trip(real_spine, tmp_path):
     results = tmp_path / "results"
-    snakemake("preprocess", "splits", configfile=REAL,
-              config={"results_dir": str(results), "bids_dir": str(real_spine), "preprocessing": {"run": ["lemay2021"]}})
+    snakemake(
+        "preprocess",
+        "splits",
+        configfile=REAL,
+        config={
+            "results_dir": str(results),
+            "bids_dir": str(real_spine),
+            "preprocessing": {"run": ["lemay2021"]},
+        },
+    )
     for sub, native_codes in (("sub-errsm30", ("P", "S", "R")), ("sub-unf01", ("R", "A", "S"))):
         t2_native = nib.load(str(real_spine / sub / "anat" / f"{sub}_T2w.nii.gz"))
         assert nib.aff2axcodes(t2_native.affine) == native_codes
@@ -217,10 +265,16 @@ def test_real_spine_orientations_grids_and_round_trip(real_spine, tmp_path):
         base = results / "preprocessed" / "lemay2021" / sub / "anat" / f"{sub}_desc-preproc"
         pre = nib.load(str(base.parent / f"{sub}_label-SC_desc-preproc_mask.nii.gz"))
         assert pre.shape == (512, 256, 32) and nib.aff2axcodes(pre.affine) == ("S", "A", "R")
-        from spinetumor.preprocessing import to_native
+        from spinetumor.preprocessing.preprocessing import to_native
 
-        cord_native = np.asarray(nib.load(str(real_spine / "derivatives" / "labels" / sub / "anat" /
-                                              f"{sub}_T2w_seg-manual.nii.gz")).dataobj) > 0
+        cord_native = (
+            np.asarray(
+                nib.load(
+                    str(real_spine / "derivatives" / "labels" / sub / "anat" / f"{sub}_T2w_seg-manual.nii.gz")
+                ).dataobj
+            )
+            > 0
+        )
         back = np.asarray(to_native(pre, t2_native, order=0).dataobj) > 0
         dice = 2 * (cord_native & back).sum() / (cord_native.sum() + back.sum())
         # 2 mm R-L resampling of a ~13 mm wide cord loses the edges; the bulk must come back.
@@ -243,8 +297,12 @@ def _broken_copy(real_spine: Path, dest: Path) -> Path:
 def test_invalid_subject_stops_the_study_with_subject_file_and_problem(real_spine, tmp_path):
     bad = _broken_copy(real_spine, tmp_path / "bids")
     results = tmp_path / "results"
-    proc = snakemake("splits", configfile=REAL, check=False,
-                     config={"results_dir": str(results), "bids_dir": str(tmp_path / "bids")})
+    proc = snakemake(
+        "splits",
+        configfile=REAL,
+        check=False,
+        config={"results_dir": str(results), "bids_dir": str(tmp_path / "bids")},
+    )
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert f"sub-unf01: {bad}: 1 non-finite voxel values (NaN or inf)" in out
@@ -255,27 +313,48 @@ def test_invalid_subject_stops_the_study_with_subject_file_and_problem(real_spin
 def test_invalid_subject_is_skipped_and_listed(real_spine, tmp_path):
     bad = _broken_copy(real_spine, tmp_path / "bids")
     results = tmp_path / "results"
-    snakemake("preprocess", configfile=REAL,
-              config={"results_dir": str(results), "bids_dir": str(tmp_path / "bids"), "on_invalid_input": "skip",
-                      "preprocessing": {"run": ["lemay2021"]}})
+    snakemake(
+        "preprocess",
+        configfile=REAL,
+        config={
+            "results_dir": str(results),
+            "bids_dir": str(tmp_path / "bids"),
+            "on_invalid_input": "skip",
+            "preprocessing": {"run": ["lemay2021"]},
+        },
+    )
     excluded = pd.read_csv(results / "excluded_subjects.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert excluded.to_dict("records") == [
-        {"subject": "sub-unf01", "session": "n/a", "file": str(bad), "reason": "1 non-finite voxel values (NaN or inf)"}
+        {
+            "subject": "sub-unf01",
+            "session": "n/a",
+            "file": str(bad),
+            "reason": "1 non-finite voxel values (NaN or inf)",
+        }
     ]
     # The bad subject gets no downstream output at all; the good one is processed.
-    downstream = [p for p in results.rglob("*sub-unf01*") if not {"validation", "logs", "benchmarks"} & set(p.parts)]
+    downstream = [
+        p for p in results.rglob("*sub-unf01*") if not {"validation", "logs", "benchmarks"} & set(p.parts)
+    ]
     assert downstream == []
     assert (results / "preprocessed" / "lemay2021" / "sub-errsm30" / "anat").is_dir()
 
 
 def test_dry_run_with_sessions_and_per_structure_labels(tmp_path):
-    bids = make_bids(tmp_path / "bids", {"01": ["pre", "post"], "02": ["pre"], "03": [None]}, lesions="per_structure")
+    bids = make_bids(
+        tmp_path / "bids", {"01": ["pre", "post"], "02": ["pre"], "03": [None]}, lesions="per_structure"
+    )
     results = tmp_path / "results"
-    proc = snakemake("-n", "preprocess", config={
-        "bids_dir": str(bids), "results_dir": str(results),
-        "labels": {"lesions": {"format": "per_structure"}},
-        "preprocessing": {"run": ["lemay2021"]},
-    })
+    proc = snakemake(
+        "-n",
+        "preprocess",
+        config={
+            "bids_dir": str(bids),
+            "results_dir": str(results),
+            "labels": {"lesions": {"format": "per_structure"}},
+            "preprocessing": {"run": ["lemay2021"]},
+        },
+    )
     out = proc.stdout + proc.stderr
     counts = job_counts(out)
     # 4 units x the published models' chains (lemay2021, also named by preprocessing.run, and stanford2023)
@@ -289,23 +368,36 @@ def test_dry_run_with_sessions_and_per_structure_labels(tmp_path):
 def test_missing_contrast_stops_at_start_naming_subject(tmp_path):
     bids = make_bids(tmp_path / "bids", {"01": [None], "02": [None]})
     (bids / "sub-02" / "anat" / "sub-02_ce-gadolinium_T1w.nii.gz").unlink()
-    proc = snakemake("-n", config={"bids_dir": str(bids), "results_dir": str(tmp_path / "results")}, check=False)
+    proc = snakemake(
+        "-n", config={"bids_dir": str(bids), "results_dir": str(tmp_path / "results")}, check=False
+    )
     assert proc.returncode != 0
     assert "sub-02: T1w: no file matches the configured BIDS entities in sub-02" in proc.stdout + proc.stderr
 
 
 def test_bad_model_config_stops_at_start_naming_the_model(tmp_path):
     results = str(tmp_path / "results")
-    bad = {"results_dir": results, "models": {"run": ["mine"], "definitions": {"mine": {"preset": "lemay2021",
-           "stages": {"lesion": {"network": {"out_channels": 2}}}}}}}
+    bad = {
+        "results_dir": results,
+        "models": {
+            "run": ["mine"],
+            "definitions": {
+                "mine": {"preset": "lemay2021", "stages": {"lesion": {"network": {"out_channels": 2}}}}
+            },
+        },
+    }
     proc = snakemake("-n", config=bad, check=False)
     assert proc.returncode != 0 and "model 'mine'" in proc.stdout + proc.stderr
     assert "in/out channels must match" in proc.stdout + proc.stderr
-    proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["model", "manual"]}},
-                     check=False)
+    proc = snakemake(
+        "-n", config={"results_dir": results, "cord_mask": {"priority": ["model", "manual"]}}, check=False
+    )
     assert proc.returncode != 0 and "'model' must come last" in proc.stdout + proc.stderr
-    proc = snakemake("-n", config={"results_dir": results, "cord_mask": {"priority": ["manual", "model"],
-                                                                         "model": "unet"}}, check=False)
+    proc = snakemake(
+        "-n",
+        config={"results_dir": results, "cord_mask": {"priority": ["manual", "model"], "model": "unet"}},
+        check=False,
+    )
     assert proc.returncode != 0 and "'unet' is a unet, not a cascade" in proc.stdout + proc.stderr
 
 
@@ -323,7 +415,8 @@ def tiny_jobs(tiny_run) -> pd.DataFrame:
     proc = snakemake("--detailed-summary", "--nolock", configfile=TINY, config={"results_dir": str(tiny_run)})
     table = pd.read_csv(io.StringIO(proc.stdout), sep="\t", dtype=str, keep_default_na=False)
     return table.assign(inputs=[sorted(filter(None, s.split(","))) for s in table["input-file(s)"]])[
-        ["output_file", "rule", "inputs"]]
+        ["output_file", "rule", "inputs"]
+    ]
 
 
 def study_setting(section: str, key: str):
@@ -375,14 +468,15 @@ def predicted_cases(jobs: pd.DataFrame) -> dict[tuple[str, int, str], tuple[str,
         assert extras and len({(e["model_name"], e["split"]) for e in extras}) == 1, pred
         units = [u for u in set(per_case.subject) if Path(pred).name.startswith(f"{u}_")]
         assert len(units) == 1, f"{pred}: units {units}"
-        (truth,) = [f for f in references
-                    if Path(f).name.startswith(f"{units[0]}_") and f.endswith(".nii.gz")]
+        (truth,) = [
+            f for f in references if Path(f).name.startswith(f"{units[0]}_") and f.endswith(".nii.gz")
+        ]
         cases[(extras[0]["model_name"], int(extras[0]["split"]), units[0])] = (pred, truth)
     return cases
 
 
 def test_per_case_metrics_are_those_of_the_written_prediction_and_reference(tiny_jobs):
-    from spinetumor.metrics import evaluate_files
+    from spinetumor.evaluation.metrics import evaluate_files
 
     _, per_case = read_per_case(tiny_jobs)
     cases = predicted_cases(tiny_jobs)
@@ -393,10 +487,17 @@ def test_per_case_metrics_are_those_of_the_written_prediction_and_reference(tiny
         key = min(k for k in cases if k[0] == model)
         pred, truth = cases[key]
         expected = evaluate_files(pred, truth, min_overlap)
-        written = per_case[(per_case.model == model) & (per_case.split == key[1])
-                           & (per_case.subject == key[2])]
-        merged = expected.merge(written, on=["label", "metric"], how="outer",
-                                suffixes=("_expected", "_written"), validate="one_to_one", indicator=True)
+        written = per_case[
+            (per_case.model == model) & (per_case.split == key[1]) & (per_case.subject == key[2])
+        ]
+        merged = expected.merge(
+            written,
+            on=["label", "metric"],
+            how="outer",
+            suffixes=("_expected", "_written"),
+            validate="one_to_one",
+            indicator=True,
+        )
         assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
         # The same computation on the same files: the written value is the recomputed one to the
         # 6 significant digits that the table keeps.
@@ -428,20 +529,24 @@ def assert_printed(cell: str, mean: float, sd: float, decimals: int, what: str) 
 
 
 def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_jobs):
-    from spinetumor.evaluation import LABEL_DISPLAY, LEMAY_METRICS
+    from spinetumor.evaluation.evaluation import LABEL_DISPLAY, LEMAY_METRICS
 
     _, per_case = read_per_case(tiny_jobs)
     for model in sorted(set(per_case.model)):
         rows = per_case[per_case.model == model]
-        (lemay_path,) = [f for f in outputs_of(tiny_jobs, "model_tables")
-                         if Path(f).name == "lemay_table3.tsv" and Path(f).parent.name == model]
+        (lemay_path,) = [
+            f
+            for f in outputs_of(tiny_jobs, "model_tables")
+            if Path(f).name == "lemay_table3.tsv" and Path(f).parent.name == model
+        ]
         lemay = pd.read_csv(lemay_path, sep="\t", index_col=0, dtype=str, keep_default_na=False)
         # Lemay Table 3, whole-tumour column: per split, the mean over its test subjects
         # (undefined values skipped); then mean and sample sd of those split means, in percent.
         for metric, printed in LEMAY_METRICS.items():
             values = rows[(rows.label == "whole") & (rows.metric == metric)]
-            split_means = [100 * np.nanmean(v) for _, v in values.groupby("split")["value"]
-                           if v.notna().any()]
+            split_means = [
+                100 * np.nanmean(v) for _, v in values.groupby("split")["value"] if v.notna().any()
+            ]
             mean = float(np.mean(split_means)) if split_means else math.nan
             sd = float(np.std(split_means, ddof=1)) if len(split_means) > 1 else math.nan
             assert_printed(lemay.at[printed, LABEL_DISPLAY["whole"]], mean, sd, 1, f"{model} Lemay {metric}")
@@ -449,11 +554,15 @@ def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_j
         # Stanford, one row per split: the split's test patients that have the label, those with
         # a detected lesion, mean Dice with missed patients at 0, and Dice of the detected ones.
         label = study_setting("evaluation", "stanford_label")
-        (stanford_path,) = [f for f in outputs_of(tiny_jobs, "model_tables")
-                            if Path(f).name == "stanford_table.tsv" and Path(f).parent.name == model]
+        (stanford_path,) = [
+            f
+            for f in outputs_of(tiny_jobs, "model_tables")
+            if Path(f).name == "stanford_table.tsv" and Path(f).parent.name == model
+        ]
         stanford = pd.read_csv(stanford_path, sep="\t", dtype=str, keep_default_na=False).set_index("split")
-        wide = rows[rows.label == label].pivot(index=["split", "subject", "participant"], columns="metric",
-                                               values="value")
+        wide = rows[rows.label == label].pivot(
+            index=["split", "subject", "participant"], columns="metric", values="value"
+        )
         for split, cases in wide.reset_index().groupby("split"):
             # The table counts patients; without sessions (the tiny study) each unit is one.
             assert cases.participant.is_unique
@@ -465,8 +574,9 @@ def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_j
             assert row.sensitivity == f"{k} out of {n} ({100 * k / n:.1f} %)", f"{model} split {split}"
             dice_all = np.where(detected, cases.dice, 0.0)
             sd_all = float(np.std(dice_all, ddof=1)) if n > 1 else math.nan
-            assert_printed(row.mean_dice, float(np.mean(dice_all)), sd_all, 2,
-                           f"{model} Stanford split {split}")
+            assert_printed(
+                row.mean_dice, float(np.mean(dice_all)), sd_all, 2, f"{model} Stanford split {split}"
+            )
             tp = cases.dice[detected].dropna()
             tp_mean = float(tp.mean()) if len(tp) else math.nan
             tp_sd = float(tp.std(ddof=1)) if len(tp) > 1 else math.nan
@@ -474,7 +584,7 @@ def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_j
 
 
 def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inputs(tiny_jobs, tmp_path):
-    from spinetumor.modelruns import predict_subject
+    from spinetumor.training.modelruns import predict_subject
 
     cases = predicted_cases(tiny_jobs)
     # The first test unit of the first split, with every model (one inference each).
@@ -487,8 +597,9 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
             extra = torch.load(path, weights_only=True)["extra"]
             checkpoints[extra["stage"]] = (path, extra)
         # The model and chain as the prediction job got them (recorded by its training jobs).
-        settings = {json.dumps([e["model_config"], e["chain"]], sort_keys=True)
-                    for _, e in checkpoints.values()}
+        settings = {
+            json.dumps([e["model_config"], e["chain"]], sort_keys=True) for _, e in checkpoints.values()
+        }
         assert len(settings) == 1, f"{pred}: the stages were trained with different settings"
         _, extra = next(iter(checkpoints.values()))
         model, chain = extra["model_config"], extra["chain"]
@@ -504,9 +615,17 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
         t2w, t1w = sidecar["Sources"]
         out = tmp_path / model_name
         recomputed = predict_subject(
-            model, split, chain, t2w, t1w, {stage: path for stage, (path, _) in checkpoints.items()},
-            out / Path(pred).name, out / "sidecar.json",
-            out_cord=out / "cord.nii.gz" if cords else None, subject=unit, device="cpu",
+            model,
+            split,
+            chain,
+            t2w,
+            t1w,
+            {stage: path for stage, (path, _) in checkpoints.items()},
+            out / Path(pred).name,
+            out / "sidecar.json",
+            out_cord=out / "cord.nii.gz" if cords else None,
+            subject=unit,
+            device="cpu",
         )
         written, again = nib.load(pred), nib.load(str(out / Path(pred).name))
         assert np.allclose(written.affine, again.affine, atol=1e-5) and written.shape == again.shape, pred
@@ -515,5 +634,6 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
         assert recomputed["crop_box_preprocessed"] == sidecar["crop_box_preprocessed"]
         for cord in cords:
             again_cord = nib.load(str(out / "cord.nii.gz"))
-            np.testing.assert_array_equal(np.asarray(nib.load(cord).dataobj), np.asarray(again_cord.dataobj),
-                                          err_msg=cord)
+            np.testing.assert_array_equal(
+                np.asarray(nib.load(cord).dataobj), np.asarray(again_cord.dataobj), err_msg=cord
+            )

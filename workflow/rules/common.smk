@@ -9,11 +9,11 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from spinetumor import bids as st_bids  # noqa: E402
-from spinetumor import cordsource as st_cordsource  # noqa: E402
+from spinetumor.data import bids as st_bids  # noqa: E402
+from spinetumor.data import cordsource as st_cordsource  # noqa: E402
 from spinetumor import derivatives as st_derivatives  # noqa: E402
 from spinetumor import layout as st_layout  # noqa: E402
-from spinetumor import modelspec as st_modelspec  # noqa: E402
+from spinetumor.models import modelspec as st_modelspec  # noqa: E402
 from spinetumor import study as st_study  # noqa: E402
 
 
@@ -94,7 +94,7 @@ CHAINS = list(
 
 def _chain_steps(name):
     """A chain's steps: the config's own under `chains`, else a shipped preset."""
-    from spinetumor.chains import preset, validate_chain
+    from spinetumor.preprocessing.chains import preset, validate_chain
 
     custom = STUDY.chains
     try:
@@ -129,7 +129,7 @@ BIDS_SELECTION = {k: config["bids"][k] for k in ("include_subjects", "exclude_su
 def _load_units():
     """Index the dataset once per workflow start (the demo's units come from config)."""
     if IS_DEMO:
-        from spinetumor.demo import subject_id
+        from spinetumor.demo.demo import subject_id
 
         ids = [subject_id(i) for i in range(1, config["demo"]["n_subjects"] + 1)]
         return st_bids.demo_units(BIDS_DIR, ids)
@@ -278,7 +278,7 @@ def valid_units():
     """
     if config["on_invalid_input"] == "error":
         return list(UNITS.values())
-    from spinetumor.validation import valid_prefixes
+    from spinetumor.data.validation import valid_prefixes
 
     table = checkpoints.summarize_validation.get().output.table
     return [UNITS[p] for p in valid_prefixes(table)]

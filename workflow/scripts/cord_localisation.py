@@ -1,5 +1,14 @@
 """Stage-1 cord localisation Dice and lesions inside the stage-1 crop."""
-from spinetumor import reporting, smk
 
-smk.run(snakemake, reporting.cord_table, snakemake.params.cases, snakemake.input.participants,
-        snakemake.params.pathology, snakemake.output.table, snakemake.output.summary)
+from spinetumor import smk
+from spinetumor.evaluation import reporting
+
+smk.run(
+    snakemake,
+    reporting.cord_table,
+    snakemake.params.cases,
+    snakemake.input.participants,
+    snakemake.params.pathology,
+    snakemake.output.table,
+    snakemake.output.summary,
+)

@@ -1,6 +1,14 @@
 """Write the dataset-level files of the embedded demo dataset."""
+
 from pathlib import Path
 
-from spinetumor import demo, smk
+from spinetumor import smk
+from spinetumor.demo import demo
 
-smk.run(snakemake, demo.write_dataset_files, Path(snakemake.params.bids_dir), int(snakemake.params.n_subjects), int(snakemake.params.seed))
+smk.run(
+    snakemake,
+    demo.write_dataset_files,
+    Path(snakemake.params.bids_dir),
+    int(snakemake.params.n_subjects),
+    int(snakemake.params.seed),
+)

@@ -1,6 +1,14 @@
 """Write one subject of the embedded demo dataset."""
+
 from pathlib import Path
 
-from spinetumor import demo, smk
+from spinetumor import smk
+from spinetumor.demo import demo
 
-smk.run(snakemake, demo.write_subject, Path(snakemake.params.bids_dir), int(snakemake.params.index), int(snakemake.params.seed))
+smk.run(
+    snakemake,
+    demo.write_subject,
+    Path(snakemake.params.bids_dir),
+    int(snakemake.params.index),
+    int(snakemake.params.seed),
+)

@@ -1,5 +1,7 @@
 """Write a subject's spinal cord mask on the T2w grid."""
-from spinetumor import cordmask, smk
+
+from spinetumor import smk
+from spinetumor.data import cordmask
 
 smk.run(
     snakemake,

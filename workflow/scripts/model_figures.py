@@ -1,5 +1,14 @@
 """A model's overlays (best, median, worst) and training curves."""
-from spinetumor import reporting, smk
 
-smk.run(snakemake, reporting.model_figures, snakemake.input.per_case, snakemake.wildcards.model,
-        snakemake.params.images, snakemake.params.logs, dict(snakemake.output.items()))
+from spinetumor import smk
+from spinetumor.evaluation import reporting
+
+smk.run(
+    snakemake,
+    reporting.model_figures,
+    snakemake.input.per_case,
+    snakemake.wildcards.model,
+    snakemake.params.images,
+    snakemake.params.logs,
+    dict(snakemake.output.items()),
+)

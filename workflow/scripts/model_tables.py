@@ -1,8 +1,15 @@
 """One model's tables in the papers' layouts (Lemay Table 3, Stanford per split)."""
-from spinetumor import reporting, smk
+
+from spinetumor import smk
+from spinetumor.evaluation import reporting
 
 out = snakemake.output
-smk.run(snakemake, reporting.model_tables, snakemake.input.per_case, snakemake.wildcards.model,
-        {ext: out[f"lemay_{ext}"] for ext in ("tsv", "tex", "md")},
-        {ext: out[f"stanford_{ext}"] for ext in ("tsv", "tex", "md")},
-        snakemake.params.stanford_label)
+smk.run(
+    snakemake,
+    reporting.model_tables,
+    snakemake.input.per_case,
+    snakemake.wildcards.model,
+    {ext: out[f"lemay_{ext}"] for ext in ("tsv", "tex", "md")},
+    {ext: out[f"stanford_{ext}"] for ext in ("tsv", "tex", "md")},
+    snakemake.params.stanford_label,
+)

@@ -1,6 +1,15 @@
 """Every metric of every test prediction of every split, in one long table."""
-from spinetumor import reporting, smk
+
+from spinetumor import smk
+from spinetumor.evaluation import reporting
 
 p = snakemake.params
-smk.run(snakemake, reporting.metrics_table, p.cases, snakemake.input.participants, p.pathology,
-        snakemake.output.table, p.min_overlap_mm3)
+smk.run(
+    snakemake,
+    reporting.metrics_table,
+    p.cases,
+    snakemake.input.participants,
+    p.pathology,
+    snakemake.output.table,
+    p.min_overlap_mm3,
+)

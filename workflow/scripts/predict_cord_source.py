@@ -1,5 +1,7 @@
 """Predict the cord mask of a unit without a cord label with the cord-source model."""
-from spinetumor import modelruns, smk
+
+from spinetumor import smk
+from spinetumor.training import modelruns
 
 inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 smk.run(

@@ -1,5 +1,7 @@
 """Predict one test unit of a split with a trained model, on its native T2w grid."""
-from spinetumor import modelruns, smk
+
+from spinetumor import smk
+from spinetumor.training import modelruns
 
 inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 stages = {stage: inp[stage] for stage in ("cord", "lesion") if stage in inp.keys()}

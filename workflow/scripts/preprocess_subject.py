@@ -1,5 +1,7 @@
 """Run one preprocessing chain on a subject's co-registered volumes."""
-from spinetumor import preprocessing, smk
+
+from spinetumor import smk
+from spinetumor.preprocessing import preprocessing
 
 out = snakemake.output
 smk.run(

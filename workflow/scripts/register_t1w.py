@@ -1,5 +1,7 @@
 """Register a subject's T1w onto its T2w and write the QC figure."""
-from spinetumor import registration, smk
+
+from spinetumor import smk
+from spinetumor.registration import registration
 
 smk.run(
     snakemake,
@@ -9,7 +11,9 @@ smk.run(
     snakemake.output.t1w,
     snakemake.output.xfm,
     snakemake.output.qc,
-    registration.RegistrationSettings.from_config({**snakemake.params.settings, "threads": snakemake.threads}),
+    registration.RegistrationSettings.from_config(
+        {**snakemake.params.settings, "threads": snakemake.threads}
+    ),
     subject=snakemake.params.subject,
     out_summary=snakemake.output.summary,
 )

@@ -1,4 +1,8 @@
 """A mosaic of the registration QC images."""
-from spinetumor import reporting, smk
 
-smk.run(snakemake, reporting.registration_figure, snakemake.params.qc, snakemake.output.png, snakemake.output.pdf)
+from spinetumor import smk
+from spinetumor.evaluation import reporting
+
+smk.run(
+    snakemake, reporting.registration_figure, snakemake.params.qc, snakemake.output.png, snakemake.output.pdf
+)

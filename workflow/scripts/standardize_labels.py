@@ -1,4 +1,12 @@
 """Write a subject's lesion labels as one dseg map on the T2w grid."""
-from spinetumor import labels, smk
 
-smk.run(snakemake, labels.standardize_labels, snakemake.input.t2w, snakemake.params.label_files, snakemake.output.dseg)
+from spinetumor import smk
+from spinetumor.data import labels
+
+smk.run(
+    snakemake,
+    labels.standardize_labels,
+    snakemake.input.t2w,
+    snakemake.params.label_files,
+    snakemake.output.dseg,
+)

@@ -1,4 +1,6 @@
 """Dice per label and model, detection rates, volume agreement."""
-from spinetumor import reporting, smk
+
+from spinetumor import smk
+from spinetumor.evaluation import reporting
 
 smk.run(snakemake, reporting.summary_figures, snakemake.input.per_case, dict(snakemake.output.items()))

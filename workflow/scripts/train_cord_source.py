@@ -1,5 +1,7 @@
 """Train the cord-source model: a cascade's cord stage on every unit whose cord mask is a label."""
-from spinetumor import modelruns, smk
+
+from spinetumor import smk
+from spinetumor.training import modelruns
 
 inp, out, params = snakemake.input, snakemake.output, snakemake.params
 smk.run(

@@ -1,5 +1,7 @@
 """Train one stage of one model on one split."""
-from spinetumor import modelruns, smk
+
+from spinetumor import smk
+from spinetumor.training import modelruns
 
 inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 smk.run(

@@ -1,5 +1,7 @@
 """Validate one subject's inputs before anything else reads them."""
-from spinetumor import smk, validation
+
+from spinetumor import smk
+from spinetumor.data import validation
 
 smk.run(
     snakemake,

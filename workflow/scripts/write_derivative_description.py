@@ -1,4 +1,5 @@
 """Write a derivative folder's dataset_description.json."""
+
 from spinetumor import derivatives, smk
 
 p = snakemake.params

@@ -46,7 +46,9 @@ def run(snakemake: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     """
     setup_logging(snakemake.log[0] if len(snakemake.log) else None)
     log = logging.getLogger(f"spinetumor.rule.{snakemake.rule}")
-    log.info("rule %s, wildcards %s, threads %s", snakemake.rule, dict(snakemake.wildcards), snakemake.threads)
+    log.info(
+        "rule %s, wildcards %s, threads %s", snakemake.rule, dict(snakemake.wildcards), snakemake.threads
+    )
     try:
         return func(*args, **kwargs)
     except Exception:

@@ -1,0 +1,144 @@
+"""Model definitions: presets hold the papers' values, entries merge over them, errors name the model."""
+
+from __future__ import annotations
+
+import pytest
+
+from spinetumor.inference.inference import inference_settings
+from spinetumor.models.models import build_network, check_patch_divisible, resolve_spec
+from spinetumor.models.modelspec import (
+    PRESETS,
+    deep_merge,
+    inference_config,
+    model_stages,
+    predicted_labels,
+    resolve_model,
+)
+from spinetumor.preprocessing.chains import preset as chain_preset
+from spinetumor.study import study_models
+from spinetumor.training.training import TrainingSettings
+
+
+def test_deep_merge_merges_mappings_and_replaces_lists():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 3}
+    merged = deep_merge(base, {"a": {"c": [9]}, "e": 4})
+    assert merged == {"a": {"b": 1, "c": [9]}, "d": 3, "e": 4}
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 3}  # untouched
+
+
+def test_lemay2021_preset_holds_the_papers_values():
+    model = resolve_model("lemay2021")
+    assert model["type"] == "cascade" and model_stages(model) == ("cord", "lesion")
+    cord, lesion = model["stages"]["cord"], model["stages"]["lesion"]
+    assert cord["network"] == {
+        "architecture": "dynunet",
+        "depth": 4,
+        "base_filters": 8,
+        "deep_supervision": True,
+        "in_channels": 1,
+        "out_channels": 1,
+    }
+    assert cord["training"]["patch_size"] == [512, 256, 32] and cord["training"]["batch_size"] == 1
+    assert lesion["network"]["base_filters"] == 16 and lesion["network"]["out_channels"] == 4
+    assert lesion["training"]["inputs"] == ["T1w", "T2w"]
+    assert lesion["training"]["targets"] == ["tumor", "edema", "cavity", "whole"]
+    assert lesion["training"]["patch_size"] == [128, 128, 32] and lesion["training"]["batch_size"] == 8
+    for stage in (cord, lesion):
+        t = stage["training"]
+        assert (t["lr"], t["max_epochs"], t["patience"], t["min_delta"]) == (1e-3, 200, 50, 0.001)
+        assert t["augmentation"] == {"rotate_deg": 5.0, "scale": 0.10, "translate": 0.03, "prob": 1.0}
+        assert t.get("loss", "dice") == "dice"
+    assert model["postprocessing"]["min_size_mm3"] == {"tumor": 200.0, "edema": 500.0, "cavity": 500.0}
+    cfg = inference_settings(inference_config(model, chain_preset("lemay2021")["steps"]))
+    # Published post-processing: every sigmoid channel thresholded at 0.5 on its own.
+    assert model["postprocessing"]["assemble"] == "independent"
+    assert cfg.postprocessing.assemble == "independent" and cfg.postprocessing.threshold == 0.5
+    assert resolve_model("lemay2021single")["postprocessing"]["assemble"] == "independent"
+    assert cfg.patch_size == (128, 128, 32) and cfg.overlap == (0.5, 0.5, 0.0)  # stride 64 x 64 x 32
+
+
+def test_stanford2023_preset_is_the_monai_unet_on_t1w():
+    model = resolve_model("stanford2023")
+    lesion = model["stages"]["lesion"]
+    assert model["type"] == "unet" and model["chain"] == "stanford2023"
+    assert lesion["network"]["channels"] == [16, 32, 64, 128, 256] and lesion["network"]["strides"] == [
+        2,
+        2,
+        2,
+        2,
+    ]
+    assert lesion["training"]["inputs"] == ["T1w"] and lesion["training"]["max_epochs"] == 400
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_trains_and_infers(name):
+    model = resolve_model(name)
+    for stage in model_stages(model):
+        spec = resolve_spec(model["stages"][stage]["network"])
+        settings = TrainingSettings.from_config(model["stages"][stage]["training"])
+        check_patch_divisible(spec, settings.patch_size)
+        assert build_network(spec) is not None
+    inference_settings(inference_config(model, chain_preset(model["chain"])["steps"]))
+
+
+def test_the_demo_studys_models_resolve_and_fit_their_chains():
+    study = study_models({"run": None, "definitions": {}}, {"run": [], "chains": {}}, is_demo=True)
+    for name in study.run:
+        model = resolve_model(name, study.definitions)
+        steps = study.chains[model["chain"]]["steps"]
+        for stage in model_stages(model):
+            spec = resolve_spec(model["stages"][stage]["network"])
+            check_patch_divisible(
+                spec, TrainingSettings.from_config(model["stages"][stage]["training"]).patch_size
+            )
+        inference_settings(inference_config(model, steps))
+    # The demo entries shrink the presets but keep their architecture.
+    cascade = resolve_model("cascade", study.definitions)
+    assert cascade["type"] == "cascade" and cascade["stages"]["cord"]["network"]["base_filters"] == 8
+    assert cascade["preset"] == "lemay2021"
+
+
+def test_an_entry_changes_only_what_it_gives():
+    model = resolve_model(
+        "mine", {"mine": {"preset": "lemay2021", "stages": {"lesion": {"training": {"lr": 0.01}}}}}
+    )
+    assert model["name"] == "mine" and model["stages"]["lesion"]["training"]["lr"] == 0.01
+    assert model["stages"]["lesion"]["training"]["batch_size"] == 8
+    assert PRESETS["lemay2021"]["stages"]["lesion"]["training"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize(
+    "definitions, message",
+    [
+        ({}, "not defined under models.definitions"),
+        ({"m": {"preset": "nnunet"}}, "unknown preset 'nnunet'"),
+        ({"m": {"preset": "lemay2021", "epochs": 3}}, "unknown key(s) ['epochs']"),
+        ({"m": {"preset": "lemay2021", "type": "unet"}}, "a unet model has the stage(s) ['lesion']"),
+        ({"m": {"preset": "stanford2023", "inference": {"chain": "x"}}}, "inference.chain comes from"),
+        (
+            {"m": {"preset": "lemay2021", "stages": {"cord": {"training": {"targets": ["whole"]}}}}},
+            "cord stage must have targets [cord]",
+        ),
+        (
+            {"m": {"preset": "lemay2021", "stages": {"lesion": {"network": {"out_channels": 2}}}}},
+            "in/out channels must match",
+        ),
+        ({"m": {"type": "cascade", "chain": "lemay2021"}}, "has the stage(s) ['cord', 'lesion']"),
+    ],
+)
+def test_bad_definitions_are_refused_naming_the_model(definitions, message):
+    with pytest.raises(ValueError) as err:
+        resolve_model("m", definitions)
+    assert "model 'm'" in str(err.value) and message in str(err.value)
+
+
+def test_predicted_labels_follow_the_lesion_targets():
+    assert predicted_labels(resolve_model("lemay2021")) == ("whole", "tumor", "edema", "cavity")
+    assert predicted_labels(resolve_model("stanford2023")) == ("tumor",)
+    # Whole lesion only with all three classes: tumour + whole predicts tumour alone.
+    definitions = {
+        name: {"preset": "stanford2023", "stages": {"lesion": {"training": {"targets": targets}}}}
+        for name, targets in (("tw", ["tumor", "whole"]), ("te", ["edema", "tumor"]))
+    }
+    assert predicted_labels(resolve_model("tw", definitions)) == ("tumor",)
+    assert predicted_labels(resolve_model("te", definitions)) == ("tumor", "edema")

@@ -1,0 +1,1 @@
+"""BIDS discovery, input validation, label standardisation, cord masks and cross-validation splits."""

@@ -1,0 +1,1 @@
+"""The embedded synthetic demo dataset (seeded): subject parameters, anatomy, acquisition, writer."""

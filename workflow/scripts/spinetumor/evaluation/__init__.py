@@ -1,0 +1,1 @@
+"""Metrics, tables, statistics and figures of the study."""

@@ -1,0 +1,1 @@
+"""Sliding-window prediction, post-processing and the prediction job."""

@@ -1,0 +1,1 @@
+"""Networks, losses and model specifications (presets of the published methods)."""

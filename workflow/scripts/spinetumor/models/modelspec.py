@@ -1,0 +1,372 @@
+"""Model definitions: the shipped presets and the study's own entries, resolved.
+
+A model is a named entry of the ``models`` config. It names a ``type``:
+
+* ``cascade`` (Lemay et al. 2021): stage ``cord`` localises the spinal cord on
+  the preprocessed T2w, the image is cropped to the predicted cord's bounding
+  box plus a margin, and stage ``lesion`` segments tumour, edema and cavity
+  inside the crop;
+* ``single_stage``: the ``lesion`` stage alone over the whole field of view
+  (the paper's §3.3 ablation);
+* ``unet``: one network over the whole field of view, any chain and contrasts
+  (the Stanford 2023 baseline).
+
+Each stage holds a ``network`` spec (:mod:`spinetumor.models.models`, channel counts
+filled in from the contrasts and targets) and ``training`` settings
+(:class:`spinetumor.training.training.TrainingSettings`). ``inference`` holds the
+:class:`spinetumor.inference.inference.InferenceSettings` that are not derived from the
+stages, and ``postprocessing`` the post-processing settings.
+
+An entry may start from a ``preset`` and change only what differs: mappings
+are merged key by key, lists and values replace the preset's. The presets hold
+the papers' values; the demo study's smaller entries live in ``demo_study.yaml``
+(see :mod:`spinetumor.study`).
+
+This module imports neither torch nor MONAI, so that the workflow can resolve
+models while it builds its DAG.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from spinetumor import LABELS
+
+__all__ = [
+    "MODEL_TYPES",
+    "STAGES",
+    "PRESETS",
+    "deep_merge",
+    "resolve_model",
+    "model_stages",
+    "inference_config",
+    "training_config",
+    "network_config",
+    "predicted_labels",
+]
+
+#: Model types and the stages each one trains, in training order.
+STAGES: dict[str, tuple[str, ...]] = {
+    "cascade": ("cord", "lesion"),
+    "single_stage": ("lesion",),
+    "unet": ("lesion",),
+}
+MODEL_TYPES: tuple[str, ...] = tuple(STAGES)
+
+_TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing", "save_probabilities")
+_STAGE_KEYS = ("network", "training")
+# Inference settings that come from the stages and the chain, never from the entry.
+_DERIVED_INFERENCE = (
+    "chain",
+    "stage1_contrasts",
+    "contrasts",
+    "outputs",
+    "postprocessing",
+    "device",
+    "threads",
+)
+
+_LEMAY_TRAINING: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1.0e-3,
+    "scheduler": "cosine",
+    "max_epochs": 200,
+    "patience": 50,
+    "min_delta": 0.001,
+    "augmentation": {"rotate_deg": 5.0, "scale": 0.10, "translate": 0.03, "prob": 1.0},
+    "amp": "bf16",
+    "seed": 0,
+}
+
+_LEMAY_LESION: dict[str, Any] = {
+    "network": {"architecture": "dynunet", "depth": 4, "base_filters": 16, "deep_supervision": True},
+    "training": {
+        **_LEMAY_TRAINING,
+        "inputs": ["T1w", "T2w"],
+        "targets": ["tumor", "edema", "cavity", "whole"],
+        "batch_size": 8,
+        "patch_size": [128, 128, 32],
+        "patches_per_volume": 8,
+        "sampling": "foreground",
+        "pos_neg_ratio": 1.0,
+    },
+}
+
+# Lesion windows of 128 x 128 x 32 at stride 64 x 64 x 32, overlapping probabilities averaged.
+_LEMAY_LESION_INFERENCE: dict[str, Any] = {
+    "patch_size": [128, 128, 32],
+    "overlap": [0.5, 0.5, 0.0],
+    "batch_size": 1,
+    "blend_mode": "constant",
+}
+
+# As published: each sigmoid channel (tumour, edema, cavity) thresholded on its own, overlaps
+# resolved tumour over cavity over edema; `whole_argmax` is our own option, not the paper's.
+_LEMAY_POSTPROCESSING: dict[str, Any] = {
+    "threshold": 0.5,
+    "fill_holes": True,
+    "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
+    "assemble": "independent",
+}
+
+#: The papers' models, with the papers' values.
+PRESETS: dict[str, dict[str, Any]] = {
+    "lemay2021": {
+        "type": "cascade",
+        "chain": "lemay2021",
+        "stages": {
+            "cord": {
+                "network": {
+                    "architecture": "dynunet",
+                    "depth": 4,
+                    "base_filters": 8,
+                    "deep_supervision": True,
+                },
+                "training": {
+                    **_LEMAY_TRAINING,
+                    "inputs": ["T2w"],
+                    "targets": ["cord"],
+                    "batch_size": 1,
+                    "patch_size": [512, 256, 32],
+                    "patches_per_volume": 1,
+                    "sampling": "uniform",
+                },
+            },
+            "lesion": _LEMAY_LESION,
+        },
+        "inference": {
+            "stage1_threshold": 0.5,
+            "stage1_patch_size": None,
+            "crop_margin_mm": [5.0, 5.0, 5.0],
+            **_LEMAY_LESION_INFERENCE,
+        },
+        "postprocessing": _LEMAY_POSTPROCESSING,
+        "save_probabilities": False,
+    },
+    "lemay2021single": {
+        "type": "single_stage",
+        "chain": "lemay2021",
+        "stages": {"lesion": _LEMAY_LESION},
+        "inference": _LEMAY_LESION_INFERENCE,
+        "postprocessing": _LEMAY_POSTPROCESSING,
+        "save_probabilities": False,
+    },
+    "stanford2023": {
+        "type": "unet",
+        "chain": "stanford2023",
+        "stages": {
+            "lesion": {
+                "network": {
+                    "architecture": "unet",
+                    "channels": [16, 32, 64, 128, 256],
+                    "strides": [2, 2, 2, 2],
+                    "kernel_size": 3,
+                    "up_kernel_size": 3,
+                },
+                "training": {
+                    "inputs": ["T1w"],
+                    "targets": ["tumor"],
+                    "optimizer": "adam",
+                    "lr": 1.0e-3,
+                    "scheduler": "cosine",
+                    "max_epochs": 400,
+                    # The paper trains its 400 epochs through; no early stopping.
+                    "patience": 400,
+                    "min_delta": 0.0,
+                    "batch_size": 2,
+                    "patch_size": [128, 128, 32],
+                    "patches_per_volume": 1,
+                    "sampling": "uniform",
+                    "augmentation": {"rotate_deg": 0.0, "scale": 0.0, "translate": 0.0, "prob": 0.0},
+                    "amp": "bf16",
+                    "seed": 0,
+                },
+            }
+        },
+        "inference": {"patch_size": None, "overlap": 0.0, "batch_size": 1, "blend_mode": "constant"},
+        "postprocessing": {
+            "threshold": 0.5,
+            "fill_holes": False,
+            "min_size_mm3": {"tumor": 0.0, "edema": 0.0, "cavity": 0.0},
+            "assemble": "independent",
+        },
+        "save_probabilities": False,
+    },
+}
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``: mappings merge key by key, anything else replaces.
+
+    Neither argument is changed.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _fail(name: str, message: str) -> None:
+    raise ValueError(f"model {name!r}: {message}")
+
+
+def _check_keys(name: str, where: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        _fail(name, f"unknown key(s) {unknown} in {where}; allowed: {list(allowed)}")
+
+
+def resolve_model(name: str, definitions: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The full definition of model ``name``: its config entry merged over its preset.
+
+    Args:
+        name: A key of ``definitions`` or a preset name (:data:`PRESETS`).
+        definitions: The config's ``models.definitions``.
+
+    Returns:
+        A new mapping with ``name``, ``type``, ``chain``, ``stages`` (each with
+        ``network`` and ``training``, channel counts filled in),
+        ``inference``, ``postprocessing`` and ``save_probabilities``.
+
+    Raises:
+        ValueError: unknown name or preset, unknown keys, a missing or extra
+            stage, or stages whose contrasts or targets do not fit the type.
+    """
+    definitions = definitions or {}
+    if name in definitions:
+        entry = dict(definitions[name] or {})
+        _check_keys(name, "its definition", entry, _TOP_KEYS)
+        base_name = entry.pop("preset", None)
+        if base_name is not None and base_name not in PRESETS:
+            _fail(name, f"unknown preset {base_name!r}; presets: {sorted(PRESETS)}")
+        base = PRESETS[base_name] if base_name else {}
+        model = deep_merge(base, entry)
+        model["preset"] = base_name
+    elif name in PRESETS:
+        model = copy.deepcopy(PRESETS[name])
+        model["preset"] = name
+    else:
+        _fail(name, f"not defined under models.definitions and not a preset ({sorted(PRESETS)})")
+    model["name"] = name
+    model.setdefault("inference", {})
+    model.setdefault("postprocessing", {})
+    model.setdefault("save_probabilities", False)
+    _check_model(name, model)
+    return model
+
+
+def _check_model(name: str, model: dict[str, Any]) -> None:
+    kind = model.get("type")
+    if kind not in STAGES:
+        _fail(name, f"type must be one of {list(MODEL_TYPES)}, got {kind!r}")
+    if not isinstance(model.get("chain"), str) or not model["chain"].isalnum():
+        _fail(name, f"chain must name a preprocessing chain (letters and digits), got {model.get('chain')!r}")
+    stages = model.get("stages")
+    if not isinstance(stages, Mapping) or set(stages) != set(STAGES[kind]):
+        _fail(name, f"a {kind} model has the stage(s) {list(STAGES[kind])}, got {list(stages or {})}")
+    for stage in STAGES[kind]:
+        spec = stages[stage]
+        if (
+            not isinstance(spec, Mapping)
+            or not isinstance(spec.get("network"), Mapping)
+            or not isinstance(spec.get("training"), Mapping)
+        ):
+            _fail(name, f"stage {stage!r} needs a `network` and a `training` mapping")
+        _check_keys(name, f"stage {stage!r}", spec, _STAGE_KEYS)
+        training = spec["training"]
+        for key in ("inputs", "targets"):
+            if not isinstance(training.get(key), list) or not training[key]:
+                _fail(name, f"stages.{stage}.training.{key} must be a non-empty list")
+        network = dict(spec["network"])
+        network.setdefault("in_channels", len(training["inputs"]))
+        network.setdefault("out_channels", len(training["targets"]))
+        if network["in_channels"] != len(training["inputs"]) or network["out_channels"] != len(
+            training["targets"]
+        ):
+            _fail(name, f"stages.{stage}.network: in/out channels must match the training inputs and targets")
+        stages[stage] = {"network": network, "training": dict(training)}
+    if kind == "cascade" and stages["cord"]["training"]["targets"] != ["cord"]:
+        _fail(name, "the cascade's cord stage must have targets [cord]")
+    if "cord" in stages["lesion"]["training"]["targets"]:
+        _fail(name, "the lesion stage predicts lesion classes; `cord` is the cascade's first stage")
+    if not isinstance(model["inference"], Mapping) or not isinstance(model["postprocessing"], Mapping):
+        _fail(name, "inference and postprocessing must be mappings")
+    derived = sorted(set(model["inference"]) & set(_DERIVED_INFERENCE))
+    if derived:
+        _fail(name, f"inference.{derived[0]} comes from the stages and the chain; remove it")
+    if not isinstance(model["save_probabilities"], bool):
+        _fail(name, "save_probabilities must be true or false")
+
+
+def model_stages(model: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stages a resolved model trains, in order (``cord`` before ``lesion``)."""
+    return STAGES[model["type"]]
+
+
+def training_config(model: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """The ``training`` mapping of one stage."""
+    return copy.deepcopy(dict(model["stages"][stage]["training"]))
+
+
+def network_config(model: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """The network spec of one stage, channel counts included."""
+    return copy.deepcopy(dict(model["stages"][stage]["network"]))
+
+
+def inference_config(
+    model: Mapping[str, Any],
+    chain_steps: Sequence[Mapping[str, Any]],
+    *,
+    threads: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The inference settings of a resolved model (for :func:`spinetumor.inference.inference.inference_settings`).
+
+    Args:
+        model: A resolved model.
+        chain_steps: The steps of the model's preprocessing chain.
+        threads: Torch threads, or None.
+        device: Torch device, or None (where the networks are).
+    """
+    stages = model["stages"]
+    cfg: dict[str, Any] = copy.deepcopy(dict(model["inference"]))
+    cfg.update(
+        chain=[dict(step) for step in chain_steps],
+        contrasts=list(stages["lesion"]["training"]["inputs"]),
+        outputs=list(stages["lesion"]["training"]["targets"]),
+        postprocessing=copy.deepcopy(dict(model["postprocessing"])),
+        threads=threads,
+        device=device,
+    )
+    if "cord" in stages:
+        cfg["stage1_contrasts"] = list(stages["cord"]["training"]["inputs"])
+    return cfg
+
+
+#: Evaluation labels in table order; ``whole`` is the union of the three lesion classes.
+_LESION_CLASSES: tuple[str, ...] = tuple(LABELS)
+_EVALUATED_LABELS: tuple[str, ...] = ("whole", *_LESION_CLASSES)
+
+
+def predicted_labels(model: Mapping[str, Any]) -> tuple[str, ...]:
+    """The evaluation labels a resolved model predicts, in table order (whole, tumor, edema, cavity).
+
+    A lesion class counts when it is a target of the lesion stage. ``whole``
+    counts only when all three classes do: a tumour-only model's "whole" would
+    be its tumour compared with the reference's tumour + edema + cavity.
+
+    Args:
+        model: A resolved model (:func:`resolve_model`).
+
+    Returns:
+        E.g. ``("tumor",)`` for ``stanford2023``, all four for ``lemay2021``.
+    """
+    targets = set(model["stages"]["lesion"]["training"]["targets"])
+    classes = targets & set(_LESION_CLASSES)
+    labels = classes | ({"whole"} if classes == set(_LESION_CLASSES) else set())
+    return tuple(label for label in _EVALUATED_LABELS if label in labels)

@@ -1,0 +1,1 @@
+"""Preprocessing chains (reorientation, resampling, cropping, normalisation) and their inverse."""

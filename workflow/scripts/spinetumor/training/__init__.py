@@ -1,0 +1,1 @@
+"""Training of one model stage on one split: data, loop, checkpoints, logs and the job."""
