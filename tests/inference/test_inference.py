@@ -28,7 +28,6 @@ from spinetumor.inference.inference import (
     predict_single_stage,
     predict_unet,
     save_prediction,
-    sliding_window,
 )
 from spinetumor.preprocessing.chains import preset
 
@@ -231,65 +230,6 @@ def test_empty_mask_gives_the_whole_volume_and_warns(caplog):
 def test_crop_box_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         crop_box_from_mask(**kwargs)
-
-
-# --------------------------------------------------------------------------- #
-# sliding_window
-# --------------------------------------------------------------------------- #
-class WindowMean(torch.nn.Module):
-    """Logit = the mean of the window, everywhere in it: different per window."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(1, 2, 3, 4), keepdim=True).expand(-1, 1, *x.shape[2:])
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def test_sliding_window_averages_patch_probabilities():
-    image = np.zeros((1, 8, 2, 2), dtype=np.float32)
-    image[0, 4:] = 4.0
-    # Windows of 4 at stride 2 start at 0, 2, 4 with means 0, 2, 4.
-    probs = sliding_window(WindowMean(), image, (4, 2, 2), overlap=0.5, batch_size=2)
-    expected = [
-        sigmoid(0),
-        sigmoid(0),
-        (sigmoid(0) + sigmoid(2)) / 2,
-        (sigmoid(0) + sigmoid(2)) / 2,
-        (sigmoid(2) + sigmoid(4)) / 2,
-        (sigmoid(2) + sigmoid(4)) / 2,
-        sigmoid(4),
-        sigmoid(4),
-    ]
-    np.testing.assert_allclose(probs[0, :, 0, 0], expected, rtol=1e-5)
-
-
-def test_sliding_window_shapes_and_single_window():
-    recorder = Recorder(torch.nn.Conv3d(2, 3, 1))
-    image = np.random.default_rng(0).normal(size=(2, 12, 10, 6)).astype(np.float32)
-    probs = sliding_window(recorder, image, None)
-    assert probs.shape == (3, 12, 10, 6) and probs.dtype == np.float32
-    assert recorder.shapes == [(1, 2, 12, 10, 6)]
-    assert ((probs > 0) & (probs < 1)).all()
-    recorder.shapes.clear()
-    sliding_window(recorder, image, (4, 10, 6), overlap=0.5, batch_size=8)
-    assert recorder.shapes == [(5, 2, 4, 10, 6)]  # starts 0, 2, 4, 6, 8 in one batch
-    assert not recorder.training
-
-
-def test_sliding_window_uses_the_main_head_of_deep_supervision():
-    class TwoHeads(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return x, -x
-
-    image = np.full((1, 4, 4, 4), 3.0, dtype=np.float32)
-    np.testing.assert_allclose(sliding_window(TwoHeads(), image, None), sigmoid(3.0), rtol=1e-6)
-
-
-def test_sliding_window_rejects_a_3d_image():
-    with pytest.raises(ValueError, match="C, X, Y, Z"):
-        sliding_window(torch.nn.Identity(), np.zeros((4, 4, 4), np.float32), None)
 
 
 # --------------------------------------------------------------------------- #

@@ -28,7 +28,6 @@ from spinetumor.training.training import (
     log_columns,
     make_dataset,
     make_targets,
-    predict_volume,
     record_from_prefix,
     save_checkpoint,
     scored_targets,
@@ -217,20 +216,6 @@ def test_patches_are_padded_sampled_and_foreground_biased(subject):
         assert set(item["label"].unique().tolist()) <= {0.0, 1.0}
         # With pos/neg 1e9 every patch is centred on the tumour, so it holds some.
         assert item["label"].sum() > 0
-
-
-def test_predict_volume_stitches_overlapping_patches_exactly():
-    # A 1x1x1 convolution with weight 1: the probability is sigmoid(input) wherever the window sits.
-    model = torch.nn.Conv3d(1, 1, kernel_size=1)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-        model.bias.zero_()
-    image = np.random.default_rng(0).normal(size=(1, 20, 18, 6)).astype(np.float32)
-    prob = predict_volume(model, image, (8, 8, 4), overlap=0.5, batch_size=3, device="cpu")
-    assert prob.shape == (1, 20, 18, 6)
-    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-image)), rtol=1e-5)
-    small = predict_volume(model, image[:, :5, :5, :3], (8, 8, 4), device="cpu")  # padded, then cut back
-    np.testing.assert_allclose(small, 1 / (1 + np.exp(-image[:, :5, :5, :3])), rtol=1e-5)
 
 
 def test_validate_scores_each_target(tmp_path, subject):

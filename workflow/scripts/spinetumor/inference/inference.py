@@ -42,7 +42,6 @@ from typing import Any, TypedDict
 import nibabel as nib
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 
 from spinetumor.inference.postprocessing import (
     CHANNEL_NAMES,
@@ -50,9 +49,11 @@ from spinetumor.inference.postprocessing import (
     postprocess,
     postprocessing_settings,
 )
+from spinetumor.inference.window import sliding_window
 from spinetumor.io import load_nifti, save_nifti, voxel_sizes
 from spinetumor.preprocessing.chains import preset, validate_chain
 from spinetumor.preprocessing.preprocessing import IMAGE_KEYS, SubjectVolumes, preprocess_volumes, to_native
+from spinetumor.runtime import torch_threads
 
 __all__ = [
     "TIMING_STEPS",
@@ -60,7 +61,6 @@ __all__ = [
     "Prediction",
     "inference_settings",
     "crop_box_from_mask",
-    "sliding_window",
     "predict_cascade",
     "predict_cord",
     "predict_single_stage",
@@ -350,75 +350,6 @@ def crop_box_from_mask(
     return tuple(start), tuple(stop)  # type: ignore[return-value]
 
 
-def _forward(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    output = model(batch)
-    # Deep-supervision networks may return (main, *auxiliary); only the main head counts.
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    return torch.sigmoid(output)
-
-
-def _model_device(model: torch.nn.Module) -> torch.device:
-    parameter = next(iter(model.parameters()), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def sliding_window(
-    model: torch.nn.Module,
-    image: np.ndarray,
-    patch_size: Sequence[int] | None,
-    overlap: float | Sequence[float] = 0.5,
-    batch_size: int = 1,
-    device: str | torch.device | None = None,
-    mode: str = "constant",
-) -> np.ndarray:
-    """Sigmoid probabilities of ``model`` over ``image``, patch by patch.
-
-    Each window's logits go through a sigmoid before the overlaps are blended,
-    so ``mode="constant"`` averages patch *probabilities* (the paper's rule).
-    Windows step by ``int(patch * (1 - overlap))``; the last one is aligned on
-    the far edge; an image smaller than a patch is zero-padded (and the padding
-    cut off again). The model is put in eval mode and runs under
-    ``torch.inference_mode``.
-
-    Args:
-        model: Network mapping ``(B, C, *patch)`` to ``(B, K, *patch)`` logits.
-        image: ``(C, X, Y, Z)`` float32 array.
-        patch_size: Window shape; None = the whole image in one window.
-        overlap: Fraction of a window shared with its neighbour, per axis or for all.
-        batch_size: Windows per forward pass.
-        device: Where the model runs; None = where its parameters are. The
-            blended output stays on the CPU.
-        mode: MONAI blend mode, ``"constant"`` or ``"gaussian"``.
-
-    Returns:
-        ``(K, X, Y, Z)`` float32 probabilities.
-
-    Raises:
-        ValueError: ``image`` is not 4D.
-    """
-    if image.ndim != 4:
-        raise ValueError(f"sliding_window expects a (C, X, Y, Z) image, got shape {image.shape}")
-    roi = tuple(image.shape[1:]) if patch_size is None else tuple(int(n) for n in patch_size)
-    device = torch.device(device) if device is not None else _model_device(model)
-    inputs = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
-    model.eval()
-    with torch.inference_mode():
-        probs = sliding_window_inference(
-            inputs,
-            roi_size=roi,
-            sw_batch_size=batch_size,
-            predictor=lambda x: _forward(model, x),
-            overlap=overlap,
-            mode=mode,
-            padding_mode="constant",
-            cval=0.0,
-            sw_device=device,
-            device=torch.device("cpu"),
-        )
-    return probs[0].numpy().astype(np.float32, copy=False)
-
-
 # --------------------------------------------------------------------------- #
 # The pipeline's steps
 # --------------------------------------------------------------------------- #
@@ -429,17 +360,6 @@ def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
         yield
     finally:
         timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _load(
@@ -600,7 +520,7 @@ def predict_cascade(
     cfg = inference_settings(settings)
     timings = _new_timings()
     contrasts = tuple(dict.fromkeys((*cfg.stage1_contrasts, *cfg.contrasts)))
-    with _torch_threads(cfg.threads):
+    with torch_threads(cfg.threads):
         vols, prep = _load_and_preprocess(t2w_path, t1w_on_t2w_path, contrasts, cfg.steps, cfg, timings)
         affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
         with _timed(timings, "stage1"):
@@ -651,7 +571,7 @@ def predict_cord(
             f"a cord mask is predicted from the T2w alone; stage 1 takes {list(cfg.stage1_contrasts)}"
         )
     timings = _new_timings()
-    with _torch_threads(cfg.threads):
+    with torch_threads(cfg.threads):
         vols, prep = _load_and_preprocess(t2w_path, None, ("T2w",), cfg.steps, cfg, timings)
         affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
         with _timed(timings, "stage1"):
@@ -700,7 +620,7 @@ def predict_unet(
     chain = preset(steps)["steps"] if isinstance(steps, str) else steps
     validate_chain(chain)
     timings = _new_timings()
-    with _torch_threads(cfg.threads):
+    with torch_threads(cfg.threads):
         vols, prep = _load_and_preprocess(t2w_path, t1w_path, cfg.contrasts, chain, cfg, timings)
         affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
         image = _channels(prep, cfg.contrasts)

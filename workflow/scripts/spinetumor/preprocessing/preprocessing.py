@@ -24,10 +24,9 @@ Step names and parameters: :mod:`spinetumor.preprocessing.chains`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,7 @@ from spinetumor.preprocessing.chains import (
     preset,
     validate_chain,
 )
+from spinetumor.runtime import torch_threads
 
 __all__ = [
     "IMAGE_KEYS",
@@ -389,16 +389,6 @@ def _plain(channel: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- #
 # Running a chain
 # --------------------------------------------------------------------------- #
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _run_chain(
     vols: SubjectVolumes, steps: Sequence[Mapping[str, Any]] | Mapping[str, Any], threads: int
 ) -> tuple[dict[str, nib.Nifti1Image], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -408,7 +398,7 @@ def _run_chain(
     _check_grids(vols.named())
     stack = _stack(vols)
     records: list[dict[str, Any]] = []
-    with _torch_threads(threads):
+    with torch_threads(threads):
         for index, step in enumerate(chain):
             start = time.perf_counter()
             if step["name"] in SPATIAL_STEPS:

@@ -58,12 +58,13 @@ from spinetumor.inference.inference import (
     predict_single_stage,
     predict_unet,
     save_prediction,
-    sliding_window,
 )
+from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
 from spinetumor.layout import PREPROC_IMAGE_KINDS, preprocessed_file
 from spinetumor.models.models import build_network, resolve_spec
 from spinetumor.models.modelspec import inference_config, model_stages, network_config, training_config
+from spinetumor.runtime import pick_device, torch_threads
 from spinetumor.training.training import (
     CHECKPOINT_BEST,
     CHECKPOINT_LAST,
@@ -311,49 +312,48 @@ def train_stage(
                 f"split {split}: the cord stage cannot learn from predicted cord masks ({pseudo}); "
                 "leave units with the cord source 'model' out of it"
             )
-    if threads:
-        torch.set_num_threads(int(threads))
-    out_model = Path(out_model)
-    description = {
-        "model": model,
-        "stage": stage,
-        "split": int(split),
-        "chain": list(chain_steps),
-        "train": sorted(train_units),
-        "val": sorted(val_units),
-        "predicted_cords": sorted(set(predicted_cords) & set(train_units)),
-    }
-    boxes: dict[str, Any] = {}
-    if model["type"] == "cascade" and stage == "lesion":
-        cord_network = load_trained(cord_model)[0] if cord_model is not None else None
-        roles_of = {**{u: "train" for u in train_units}, **{u: "val" for u in val_units}}
-        table = crop_boxes(
+    with torch_threads(threads):
+        out_model = Path(out_model)
+        description = {
+            "model": model,
+            "stage": stage,
+            "split": int(split),
+            "chain": list(chain_steps),
+            "train": sorted(train_units),
+            "val": sorted(val_units),
+            "predicted_cords": sorted(set(predicted_cords) & set(train_units)),
+        }
+        boxes: dict[str, Any] = {}
+        if model["type"] == "cascade" and stage == "lesion":
+            cord_network = load_trained(cord_model)[0] if cord_model is not None else None
+            roles_of = {**{u: "train" for u in train_units}, **{u: "val" for u in val_units}}
+            table = crop_boxes(
+                model,
+                chain_steps,
+                {**train_units, **val_units},
+                roles_of,
+                cord_network,
+                stage1_units=set(predicted_cords),
+            )
+            with atomic_path(out_model.parent / CROP_BOXES) as tmp:
+                table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+            boxes = {row.unit: (tuple(row.start), tuple(row.stop)) for row in table.itertuples()}
+            logger.info("lesion crops: %s", table.to_string(index=False))
+        return _fit(
             model,
+            stage,
             chain_steps,
-            {**train_units, **val_units},
-            roles_of,
-            cord_network,
-            stage1_units=set(predicted_cords),
+            train_units,
+            val_units,
+            out_model,
+            out_summary,
+            description=description,
+            extra_files=[str(cord_model)] if cord_model is not None else [],
+            boxes=boxes,
+            device=device,
+            started=started,
+            split=int(split),
         )
-        with atomic_path(out_model.parent / CROP_BOXES) as tmp:
-            table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
-        boxes = {row.unit: (tuple(row.start), tuple(row.stop)) for row in table.itertuples()}
-        logger.info("lesion crops: %s", table.to_string(index=False))
-    return _fit(
-        model,
-        stage,
-        chain_steps,
-        train_units,
-        val_units,
-        out_model,
-        out_summary,
-        description=description,
-        extra_files=[str(cord_model)] if cord_model is not None else [],
-        boxes=boxes,
-        device=device,
-        started=started,
-        split=int(split),
-    )
 
 
 def _fit(
@@ -414,7 +414,7 @@ def _fit(
         "type": model["type"],
         "stage": stage,
         "split": split,
-        "device": str(torch.device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")),
+        "device": str(pick_device(device)),
         "train_units": sorted(train_units),
         "val_units": sorted(val_units),
         "best_epoch": result["best_epoch"],
@@ -479,7 +479,7 @@ def predict_subject(
     Returns:
         The sidecar's contents.
     """
-    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = pick_device(device)
     missing = sorted(set(model_stages(model)) - set(stage_models))
     if missing:
         raise ValueError(f"{subject}: model {model['name']!r} needs trained stage(s) {missing}")
@@ -591,32 +591,31 @@ def train_cord_source(
         )
     units = dict(unit_of_preproc(p) for p in t2w)
     roles = cord_source_roles(sorted(units), val_fraction, seed)
-    if threads:
-        torch.set_num_threads(int(threads))
-    description = {
-        "model": model,
-        "stage": "cord",
-        "purpose": "cord_source",
-        "chain": list(chain_steps),
-        "train": roles["train"],
-        "val": roles["val"],
-    }
-    return _fit(
-        model,
-        "cord",
-        chain_steps,
-        {u: units[u] for u in roles["train"]},
-        {u: units[u] for u in roles["val"]},
-        Path(out_model),
-        out_summary,
-        description=description,
-        extra_files=[],
-        boxes={},
-        device=device,
-        started=started,
-        split=None,
-        summary_extra={"purpose": "cord_source"},
-    )
+    with torch_threads(threads):
+        description = {
+            "model": model,
+            "stage": "cord",
+            "purpose": "cord_source",
+            "chain": list(chain_steps),
+            "train": roles["train"],
+            "val": roles["val"],
+        }
+        return _fit(
+            model,
+            "cord",
+            chain_steps,
+            {u: units[u] for u in roles["train"]},
+            {u: units[u] for u in roles["val"]},
+            Path(out_model),
+            out_summary,
+            description=description,
+            extra_files=[],
+            boxes={},
+            device=device,
+            started=started,
+            split=None,
+            summary_extra={"purpose": "cord_source"},
+        )
 
 
 def predict_cord_source(
@@ -650,7 +649,7 @@ def predict_cord_source(
     Raises:
         ValueError: the prediction failed (naming the unit and the file).
     """
-    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = pick_device(device)
     network, ckpt = load_trained(cord_model, dev)
     cfg = inference_settings(inference_config(model, chain_steps, threads=threads))
     try:

@@ -57,7 +57,6 @@ import numpy as np
 import pandas as pd
 import torch
 from monai.data import CacheDataset, DataLoader, Dataset
-from monai.inferers import sliding_window_inference
 from monai.transforms import (
     CastToTyped,
     Compose,
@@ -72,10 +71,12 @@ from monai.utils import set_determinism
 
 from spinetumor import LABELS, __version__
 from spinetumor.evaluation.metrics import dice
+from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti
 from spinetumor.layout import preprocessed_file
 from spinetumor.models.models import LOSSES, build_loss, build_network, check_patch_divisible, resolve_spec
 from spinetumor.preprocessing.preprocessing import IMAGE_KEYS
+from spinetumor.runtime import autocast, model_device, pick_device
 
 __all__ = [
     "INPUTS",
@@ -92,7 +93,6 @@ __all__ = [
     "training_transforms",
     "make_dataset",
     "train_step",
-    "predict_volume",
     "validate",
     "scored_targets",
     "selection_metric",
@@ -663,12 +663,6 @@ def _epoch_loader(
 # --------------------------------------------------------------------------- steps
 
 
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
-
 def train_step(
     model: torch.nn.Module,
     batch: Mapping[str, torch.Tensor],
@@ -696,12 +690,12 @@ def train_step(
     Raises:
         FloatingPointError: the loss is not finite.
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     model.train()
     image = batch["image"].to(device, non_blocking=True)
     label = batch["label"].to(device, non_blocking=True)
     optimizer.zero_grad(set_to_none=True)
-    with _autocast(device, amp_dtype):
+    with autocast(device, amp_dtype):
         output = model(image)
     loss = loss_fn(output.float(), label)
     if not torch.isfinite(loss):
@@ -714,66 +708,6 @@ def train_step(
         loss.backward()
         optimizer.step()
     return float(loss.detach())
-
-
-def predict_volume(
-    model: torch.nn.Module,
-    image: np.ndarray,
-    patch_size: Sequence[int],
-    overlap: float = 0.5,
-    batch_size: int = 1,
-    device: str | torch.device | None = None,
-    *,
-    mode: str = "constant",
-    amp_dtype: torch.dtype | None = None,
-) -> np.ndarray:
-    """Sigmoid probabilities of a whole volume from overlapping patches.
-
-    Patch probabilities (not logits) are averaged where windows overlap, as in
-    Lemay et al.; ``overlap=0.5`` is a stride of half a patch. A deeply
-    supervised network in eval mode returns its main head only.
-
-    Args:
-        model: The network (evaluated in eval mode; its mode is restored).
-        image: ``(C, X, Y, Z)`` input.
-        patch_size: Window size (volumes smaller than it are zero-padded).
-        overlap: Fraction of overlap between neighbouring windows.
-        batch_size: Windows per forward pass.
-        device: Where to run (default: the model's device).
-        mode: ``constant`` (plain mean) or ``gaussian`` (centre-weighted).
-        amp_dtype: Autocast dtype, or ``None``.
-
-    Returns:
-        ``float32`` array ``(out_channels, X, Y, Z)`` in [0, 1].
-    """
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 4:
-        raise ValueError(f"image must be (C, X, Y, Z), got shape {image.shape}")
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
-    inputs = torch.from_numpy(np.ascontiguousarray(image))[None].to(dev)
-
-    def probabilities(patch: torch.Tensor) -> torch.Tensor:
-        with _autocast(dev, amp_dtype):
-            logits = model(patch)
-        return torch.sigmoid(logits.float())
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            prob = sliding_window_inference(
-                inputs,
-                roi_size=tuple(patch_size),
-                sw_batch_size=batch_size,
-                predictor=probabilities,
-                overlap=overlap,
-                mode=mode,
-                padding_mode="constant",
-                cval=0.0,
-            )
-    finally:
-        model.train(was_training)
-    return torch.as_tensor(prob)[0].float().cpu().numpy()
 
 
 def _dice_or_nan(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -842,15 +776,15 @@ def _validate_volumes(
     losses: list[float] = []
     scores: dict[str, list[float]] = {t: [] for t in settings.targets}
     for volume in volumes:
-        prob = predict_volume(
+        prob = sliding_window(
             model,
             volume["image"],
             settings.patch_size,
             settings.val_patch_overlap,
             settings.batch_size,
             device,
-            mode=settings.val_blend,
-            amp_dtype=_amp_dtype(settings, device),
+            settings.val_blend,
+            _amp_dtype(settings, device),
         )
         truth = np.asarray(volume["label"], dtype=bool)
         losses.append(
@@ -878,7 +812,7 @@ def validate(
     """Dice of whole validation volumes, per target and averaged.
 
     Each volume (cut to its crop box) is predicted with
-    :func:`predict_volume` and thresholded at 0.5. A target absent from a
+    :func:`spinetumor.inference.window.sliding_window` and thresholded at 0.5. A target absent from a
     volume and not predicted there has no Dice there (NaN, left out of the
     means); a target absent from every volume has no Dice (NaN).
     ``val_dice_mean`` is the mean over the targets present in some volume
@@ -896,7 +830,7 @@ def validate(
     """
     if not records:
         raise ValueError("validation needs at least one record")
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    dev = torch.device(device) if device is not None else model_device(model)
     volumes = [load_record(r, settings.inputs, settings.targets) for r in records]
     return _validate_volumes(model, volumes, settings, dev)
 
@@ -1086,12 +1020,6 @@ def _reproducible_backend(device: torch.device, seed: int) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = previous[2], previous[3]
-
-
-def _pick_device(device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _build_optimizer(model: torch.nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
@@ -1311,7 +1239,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = resolve_spec(network_spec)
     _check_setup(spec, settings, len(records_train), len(records_val))
-    dev = _pick_device(device)
+    dev = pick_device(device)
     val_volumes = [load_record(r, settings.inputs, settings.targets) for r in records_val]
     with _reproducible_backend(dev, settings.seed), _sigterm_flag() as stop:
         model = build_network(spec).to(dev)
