@@ -90,7 +90,7 @@ def _compared_labels(
 
 
 def _paired_dice(per_case: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFrame:
-    """Patients with a Dice for both models: ``subject, label, pathology, dice_a, dice_b``.
+    """Patients with a Dice for both models: ``subject, label, dice_a, dice_b, pathology`` (and ``pathology_b``).
 
     Raises:
         ValueError: a patient's pathology differs between the two models' rows.

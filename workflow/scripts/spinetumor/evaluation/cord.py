@@ -17,7 +17,6 @@ from spinetumor.io import load_nifti
 
 __all__ = ["cord_localisation", "cord_localisation_summary"]
 
-
 #: Keys every case mapping of :func:`cord_localisation` must have.
 CORD_CASE_KEYS: tuple[str, ...] = (
     "model",

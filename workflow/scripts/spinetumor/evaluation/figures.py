@@ -45,14 +45,11 @@ __all__ = [
     "volume_agreement",
 ]
 
-
 #: Resolution of the PNG files.
 DPI: int = 300
 
-
 #: Seed of seaborn's bootstrap intervals and of the strip-plot jitter.
 SEED: int = 0
-
 
 PathLike = str | os.PathLike[str]
 

@@ -1,9 +1,9 @@
 """The study's evaluation jobs: per-case metrics, paper tables and figures from the workflow's files.
 
-The functions the thin scripts call: glue between the rule files and the
-table and figure modules of this package. It adds each case's tumour type from
-``participants.tsv``, reads the cascade's crop boxes from the prediction
-sidecars, picks the overlay cases, and writes every table as TSV, LaTeX
+These are the functions the thin scripts call, glue between the rule files
+and the table and figure modules of this package: they add each case's tumour type from
+``participants.tsv``, read the cascade's crop boxes from the prediction
+sidecars, pick the overlay cases, and write every table as TSV, LaTeX
 (booktabs) and Markdown.
 """
 

@@ -19,10 +19,8 @@ __all__ = [
     "lemay_table",
 ]
 
-
 #: How labels are printed in tables and figures (British spelling, like the papers).
 LABEL_DISPLAY: dict[str, str] = {"whole": "whole", "tumor": "tumour", "cavity": "cavity", "edema": "edema"}
-
 
 #: Lemay Table 3 rows: metric name -> printed name, in order.
 LEMAY_METRICS: dict[str, str] = {
@@ -34,7 +32,6 @@ LEMAY_METRICS: dict[str, str] = {
     "avd": "AVD",
     "rvd": "RVD",
 }
-
 
 #: Lemay Table 3 columns (labels), in the paper's order: the labels of
 #: :data:`spinetumor.evaluation.masks.LABEL_NAMES`, whole first.

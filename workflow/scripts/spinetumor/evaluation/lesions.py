@@ -16,10 +16,8 @@ from spinetumor.evaluation.overlap import ratio
 
 __all__ = ["CONNECTIVITY_18", "DEFAULT_MIN_OVERLAP_MM3", "overlap_threshold_voxels", "lesion_detection"]
 
-
 #: Lemay et al.: a lesion counts as detected from 6 mm³ of overlap.
 DEFAULT_MIN_OVERLAP_MM3: float = 6.0
-
 
 #: Objects are 18-connected: voxels sharing a face or an edge, not only a corner.
 CONNECTIVITY_18 = ndimage.generate_binary_structure(3, 2)

@@ -25,7 +25,6 @@ __all__ = [
 #: Row labels, in output order; "whole" is the union of labels 1-3.
 LABEL_NAMES: tuple[str, ...] = (*LABELS, "whole")
 
-
 #: Values allowed in a ``dseg`` map (0 is background).
 VALID_LABEL_VALUES: tuple[int, ...] = (0, *sorted(LABELS.values()))
 

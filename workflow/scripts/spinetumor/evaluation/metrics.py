@@ -38,13 +38,14 @@ from spinetumor.io import load_nifti, voxel_sizes
 __all__ = [
     "METRIC_NAMES",
     "AFFINE_ATOL_MM",
+    "NA",
+    "MetricValue",
     "compute_metrics",
     "evaluate_files",
     "format_value",
     "format_tsv",
     "main",
 ]
-
 
 #: Metric names, in output order within each label.
 METRIC_NAMES: tuple[str, ...] = (
@@ -63,18 +64,14 @@ METRIC_NAMES: tuple[str, ...] = (
     "surface_dice_1mm",
 )
 
-
 #: Metrics that are counts, printed as integers.
 COUNT_METRICS: frozenset[str] = frozenset({"n_truth_objects", "n_pred_objects"})
-
 
 #: Largest affine difference (mm, element-wise) still read as "the same grid".
 #: NIfTI stores the sform in float32, so round trips move entries by ~1e-5 mm.
 AFFINE_ATOL_MM: float = 1e-3
 
-
 NA = "n/a"
-
 
 MetricValue = float | int | None
 

@@ -18,10 +18,8 @@ from spinetumor.io import load_nifti, voxel_sizes
 
 __all__ = ["sagittal_slice", "overlays", "pick_best_median_worst"]
 
-
 #: Contour colours of the overlays (colour-blind safe pair).
 TRUTH_COLOUR = "#1f77b4"
-
 
 PRED_COLOUR = "#ff7f0e"
 

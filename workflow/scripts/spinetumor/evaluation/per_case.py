@@ -33,7 +33,6 @@ __all__ = [
     "case_name",
 ]
 
-
 #: Columns of the long per-case table, in order.
 PER_CASE_COLUMNS: tuple[str, ...] = (
     "model",
@@ -45,7 +44,6 @@ PER_CASE_COLUMNS: tuple[str, ...] = (
     "metric",
     "value",
 )
-
 
 #: Keys every case mapping of :func:`per_case_metrics` must have.
 CASE_KEYS: tuple[str, ...] = ("model", "split", "subject", "participant", "pathology", "pred", "truth")

@@ -16,7 +16,6 @@ from spinetumor.evaluation.metrics import NA
 
 __all__ = ["LOG_COLUMNS", "training_curves", "registration_mosaic"]
 
-
 #: Columns a training log must have for :func:`training_curves`.
 LOG_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_dice_mean")
 

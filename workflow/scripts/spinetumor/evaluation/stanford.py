@@ -16,7 +16,6 @@ from spinetumor.evaluation.writers import is_missing, mean_sd
 
 __all__ = ["AVERAGE_ROW", "stanford_table_numeric", "format_stanford_table", "stanford_table"]
 
-
 AVERAGE_ROW = "average"
 
 

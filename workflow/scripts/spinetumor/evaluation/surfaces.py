@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SURFACE_TOLERANCE_MM", "surface_metrics"]
 
-
 #: Surface Dice tolerance (mm).
 SURFACE_TOLERANCE_MM: float = 1.0
 

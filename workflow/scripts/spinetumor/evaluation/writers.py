@@ -14,7 +14,6 @@ from spinetumor.io import atomic_path
 
 __all__ = ["PLUS_MINUS", "is_missing", "mean_sd", "to_tsv", "to_latex_booktabs", "to_markdown"]
 
-
 PLUS_MINUS = "±"
 
 
