@@ -529,7 +529,7 @@ def assert_printed(cell: str, mean: float, sd: float, decimals: int, what: str) 
 
 
 def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_jobs):
-    from spinetumor.evaluation.evaluation import LABEL_DISPLAY, LEMAY_METRICS
+    from spinetumor.evaluation.lemay import LABEL_DISPLAY, LEMAY_METRICS
 
     _, per_case = read_per_case(tiny_jobs)
     for model in sorted(set(per_case.model)):

@@ -1,12 +1,12 @@
 """Paired comparisons of the models' Dice (bootstrap CI, Wilcoxon), overall and per tumour type."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
 p = snakemake.params
 smk.run(
     snakemake,
-    reporting.comparison_table,
+    jobs.comparison_table,
     snakemake.input.per_case,
     p.pairs,
     snakemake.output.tsv,

@@ -1,11 +1,11 @@
 """Stage-1 cord localisation Dice and lesions inside the stage-1 crop."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
 smk.run(
     snakemake,
-    reporting.cord_table,
+    jobs.cord_table,
     snakemake.params.cases,
     snakemake.input.participants,
     snakemake.params.pathology,

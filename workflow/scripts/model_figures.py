@@ -1,11 +1,11 @@
 """A model's overlays (best, median, worst) and training curves."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
 smk.run(
     snakemake,
-    reporting.model_figures,
+    jobs.model_figures,
     snakemake.input.per_case,
     snakemake.wildcards.model,
     snakemake.params.images,

@@ -1,12 +1,12 @@
 """One model's tables in the papers' layouts (Lemay Table 3, Stanford per split)."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
 out = snakemake.output
 smk.run(
     snakemake,
-    reporting.model_tables,
+    jobs.model_tables,
     snakemake.input.per_case,
     snakemake.wildcards.model,
     {ext: out[f"lemay_{ext}"] for ext in ("tsv", "tex", "md")},

@@ -1,12 +1,12 @@
 """Every metric of every test prediction of every split, in one long table."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
 p = snakemake.params
 smk.run(
     snakemake,
-    reporting.metrics_table,
+    jobs.metrics_table,
     p.cases,
     snakemake.input.participants,
     p.pathology,

@@ -1,8 +1,6 @@
 """A mosaic of the registration QC images."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
-smk.run(
-    snakemake, reporting.registration_figure, snakemake.params.qc, snakemake.output.png, snakemake.output.pdf
-)
+smk.run(snakemake, jobs.registration_figure, snakemake.params.qc, snakemake.output.png, snakemake.output.pdf)

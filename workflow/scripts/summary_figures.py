@@ -1,6 +1,6 @@
 """Dice per label and model, detection rates, volume agreement."""
 
 from spinetumor import smk
-from spinetumor.evaluation import reporting
+from spinetumor.evaluation import jobs
 
-smk.run(snakemake, reporting.summary_figures, snakemake.input.per_case, dict(snakemake.output.items()))
+smk.run(snakemake, jobs.summary_figures, snakemake.input.per_case, dict(snakemake.output.items()))

@@ -3,7 +3,7 @@
 Lemay et al. (2021): threshold at 0.5, fill holes, then remove tumour objects
 under 200 mm³ and edema/cavity objects under 500 mm³. Every size is in physical
 units (mm³, from the affine), so one setting fits any voxel grid. Objects are
-18-connected components, as in the evaluation (:data:`spinetumor.evaluation.metrics.CONNECTIVITY_18`).
+18-connected components, as in the evaluation (:data:`spinetumor.evaluation.lesions.CONNECTIVITY_18`).
 
 The rule, per subject:
 
@@ -55,7 +55,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinetumor.data.labels import MERGE_ORDER, merge_structures
-from spinetumor.evaluation.metrics import CONNECTIVITY_18
+from spinetumor.evaluation.lesions import CONNECTIVITY_18
 from spinetumor.io import voxel_sizes
 
 __all__ = [

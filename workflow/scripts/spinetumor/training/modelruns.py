@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spinetumor.evaluation.metrics import dice
+from spinetumor.evaluation.overlap import dice
 from spinetumor.inference.inference import (
     _crop,
     inference_settings,

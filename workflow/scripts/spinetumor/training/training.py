@@ -70,7 +70,7 @@ from monai.transforms import (
 from monai.utils import set_determinism
 
 from spinetumor import LABELS, __version__
-from spinetumor.evaluation.metrics import dice
+from spinetumor.evaluation.overlap import dice
 from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti
 from spinetumor.layout import preprocessed_file

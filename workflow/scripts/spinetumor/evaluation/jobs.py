@@ -1,9 +1,9 @@
 """The study's evaluation jobs: per-case metrics, paper tables and figures from the workflow's files.
 
-Thin glue between the rule files and :mod:`spinetumor.evaluation.evaluation` /
-:mod:`spinetumor.evaluation.figures`: it adds each case's tumour type from
-``participants.tsv``, reads the cascade's crop boxes from the prediction
-sidecars, picks the overlay cases, and writes every table as TSV, LaTeX
+These are the functions the thin scripts call, glue between the rule files
+and the table and figure modules of this package: they add each case's tumour type from
+``participants.tsv``, read the cascade's crop boxes from the prediction
+sidecars, pick the overlay cases, and write every table as TSV, LaTeX
 (booktabs) and Markdown.
 """
 
@@ -19,7 +19,9 @@ from typing import Any
 import pandas as pd
 
 from spinetumor.data.bids import read_participants
-from spinetumor.evaluation import evaluation, figures
+from spinetumor.evaluation import comparison, cord, figures, lemay, overlays, qc_figures, stanford, writers
+from spinetumor.evaluation.lesions import DEFAULT_MIN_OVERLAP_MM3
+from spinetumor.evaluation.per_case import per_case_metrics, read_tsv, write_tsv
 
 __all__ = [
     "pathology_of",
@@ -60,7 +62,7 @@ def metrics_table(
     participants_tsv: PathLike | None,
     pathology_column: str | None,
     out_tsv: PathLike,
-    min_overlap_mm3: float = 6.0,
+    min_overlap_mm3: float = DEFAULT_MIN_OVERLAP_MM3,
 ) -> pd.DataFrame:
     """``per_case_metrics.tsv``: every metric of every test prediction of every split.
 
@@ -72,17 +74,17 @@ def metrics_table(
         out_tsv: Destination.
         min_overlap_mm3: Overlap for a lesion detection.
     """
-    table = evaluation.per_case_metrics(
+    table = per_case_metrics(
         _with_pathology(cases, pathology_of(participants_tsv, pathology_column)), min_overlap_mm3
     )
-    evaluation.write_tsv(table, out_tsv)
+    write_tsv(table, out_tsv)
     return table
 
 
 def _write_all(table: pd.DataFrame, outs: Mapping[str, PathLike], caption: str) -> None:
-    evaluation.to_tsv(table, outs["tsv"])
-    evaluation.to_latex_booktabs(table, outs["tex"], caption=caption)
-    evaluation.to_markdown(table, outs["md"])
+    writers.to_tsv(table, outs["tsv"])
+    writers.to_latex_booktabs(table, outs["tex"], caption=caption)
+    writers.to_markdown(table, outs["md"])
 
 
 def model_tables(
@@ -93,14 +95,14 @@ def model_tables(
     stanford_label: str = "tumor",
 ) -> None:
     """A model's Lemay Table 3 layout and Stanford per-split layout, each as TSV, LaTeX and Markdown."""
-    per_case = evaluation.read_tsv(per_case_tsv)
+    per_case = read_tsv(per_case_tsv)
     _write_all(
-        evaluation.lemay_table(per_case, model),
+        lemay.lemay_table(per_case, model),
         lemay_outs,
         f"{model}: mean $\\pm$ std across splits of the per-split mean over test subjects (%).",
     )
     _write_all(
-        evaluation.stanford_table(per_case, model, stanford_label),
+        stanford.stanford_table(per_case, model, stanford_label),
         stanford_outs,
         f"{model}: per-split patient-level sensitivity and Dice ({stanford_label}); a patient "
         "counts once per split, detected if its tumour is detected in any of its test sessions, "
@@ -121,14 +123,14 @@ def comparison_table(
 
     ``predicted`` maps each model to the labels it predicts; a pair compares only the labels both predict.
     """
-    per_case = evaluation.read_tsv(per_case_tsv)
+    per_case = read_tsv(per_case_tsv)
     frames = [
-        evaluation.compare_models(per_case, a, b, n_boot=n_boot, seed=seed, predicted=predicted)
+        comparison.compare_models(per_case, a, b, n_boot=n_boot, seed=seed, predicted=predicted)
         for a, b in pairs
     ]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    evaluation.write_tsv(table, out_tsv)
-    evaluation.to_markdown(table.round(4), out_md)
+    write_tsv(table, out_tsv)
+    writers.to_markdown(table.round(4), out_md)
     return table
 
 
@@ -153,17 +155,15 @@ def cord_table(
         if box is None:
             raise ValueError(f"{case['sidecar']}: no crop_box_preprocessed (not a cascade prediction)")
         full.append({**{k: v for k, v in case.items() if k != "sidecar"}, "crop_box": box})
-    table = evaluation.cord_localisation(
-        _with_pathology(full, pathology_of(participants_tsv, pathology_column))
-    )
-    evaluation.write_tsv(table, out_tsv)
-    evaluation.write_tsv(evaluation.cord_localisation_summary(table), out_summary)
+    table = cord.cord_localisation(_with_pathology(full, pathology_of(participants_tsv, pathology_column)))
+    write_tsv(table, out_tsv)
+    write_tsv(cord.cord_localisation_summary(table), out_summary)
     return table
 
 
 def summary_figures(per_case_tsv: PathLike, outs: Mapping[str, PathLike]) -> None:
     """Dice per label and model, detection rates, and volume agreement (PNG and PDF each)."""
-    per_case = evaluation.read_tsv(per_case_tsv)
+    per_case = read_tsv(per_case_tsv)
     figures.dice_boxplot(per_case, outs["dice_png"], outs["dice_pdf"])
     figures.detection_rates(per_case, outs["detection_png"], outs["detection_pdf"])
     figures.volume_agreement(per_case, outs["volume_png"], outs["volume_pdf"])
@@ -185,17 +185,17 @@ def model_figures(
         logs: Curve name (``split-K STAGE``) to ``training_log.tsv``.
         outs: ``overlay_png``, ``overlay_pdf``, ``curves_png``, ``curves_pdf``.
     """
-    per_case = evaluation.read_tsv(per_case_tsv)
+    per_case = read_tsv(per_case_tsv)
     cases = []
     for rank, (split, subject, dice) in zip(
-        ("best", "median", "worst"), figures.pick_best_median_worst(per_case, model)
+        ("best", "median", "worst"), overlays.pick_best_median_worst(per_case, model)
     ):
         files = images[str(split)][str(subject)]
         cases.append({"title": f"{rank}: {subject}, split {split}, Dice {dice:.2f}", **files})
     if not cases:
         raise ValueError(f"model {model!r}: no test case with a whole-tumour Dice to show")
-    figures.overlays(cases, outs["overlay_png"], outs["overlay_pdf"])
-    figures.training_curves(logs, outs["curves_png"], outs["curves_pdf"])
+    overlays.overlays(cases, outs["overlay_png"], outs["overlay_pdf"])
+    qc_figures.training_curves(logs, outs["curves_png"], outs["curves_pdf"])
 
 
 def registration_figure(
@@ -205,4 +205,4 @@ def registration_figure(
     chosen = dict(sorted(qc_pngs.items())[:max_tiles])
     if len(qc_pngs) > max_tiles:
         logger.info("registration mosaic: %d of %d units shown", max_tiles, len(qc_pngs))
-    figures.registration_mosaic(chosen, out_png, out_pdf, n_columns=4)
+    qc_figures.registration_mosaic(chosen, out_png, out_pdf, n_columns=4)
