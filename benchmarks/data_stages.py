@@ -38,7 +38,7 @@ from spinetumor.data import (
     labels,
     validation,  # noqa: E402
 )
-from spinetumor.demo import demo
+from spinetumor.demo import jobs as demo
 from spinetumor.preprocessing.chains import preset  # noqa: E402
 from spinetumor.preprocessing.preprocessing import n4_correct, preprocess_subject  # noqa: E402
 from spinetumor.registration import registration

@@ -110,7 +110,7 @@ def phantom_cases(work: Path) -> list[tuple[str, Path, Path, sitk.Transform, np.
 
 def demo_cases(work: Path, indices: list[int]) -> list[tuple[str, Path, Path, sitk.Transform, np.ndarray]]:
     try:
-        from spinetumor.demo import demo
+        from spinetumor.demo import jobs as demo
     except ImportError:
         logger.warning("spinetumor.demo not found: no demo subjects")
         return []

@@ -267,7 +267,7 @@ def test_registered_t1w_shows_the_t1w_anatomy_on_the_t2w_grid(
 
 
 def test_demo_subject_misalignment_recovered(tmp_path: Path) -> None:
-    demo = pytest.importorskip("spinetumor.demo.demo")
+    demo = pytest.importorskip("spinetumor.demo.jobs")
     paths = demo.write_subject(tmp_path, 2, 0)
     misalignment = json.loads(Path(paths["t1w_json"]).read_text())["SyntheticMisalignment"]
     flip = np.diag([-1.0, -1.0, 1.0, 1.0])

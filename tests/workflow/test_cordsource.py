@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import TINY, run_snakemake
 
-from spinetumor.demo.demo import generate_dataset
+from spinetumor.demo.jobs import generate_dataset
 from spinetumor.models.modelspec import deep_merge
 from spinetumor.study import demo_study
 

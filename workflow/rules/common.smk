@@ -129,7 +129,7 @@ BIDS_SELECTION = {k: config["bids"][k] for k in ("include_subjects", "exclude_su
 def _load_units():
     """Index the dataset once per workflow start (the demo's units come from config)."""
     if IS_DEMO:
-        from spinetumor.demo.demo import subject_id
+        from spinetumor.demo.params import subject_id
 
         ids = [subject_id(i) for i in range(1, config["demo"]["n_subjects"] + 1)]
         return st_bids.demo_units(BIDS_DIR, ids)

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from spinetumor import smk
-from spinetumor.demo import demo
+from spinetumor.demo import jobs
 
 smk.run(
     snakemake,
-    demo.write_dataset_files,
+    jobs.write_dataset_files,
     Path(snakemake.params.bids_dir),
     int(snakemake.params.n_subjects),
     int(snakemake.params.seed),

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from spinetumor import smk
-from spinetumor.demo import demo
+from spinetumor.demo import jobs
 
 smk.run(
     snakemake,
-    demo.write_subject,
+    jobs.write_subject,
     Path(snakemake.params.bids_dir),
     int(snakemake.params.index),
     int(snakemake.params.seed),

@@ -2,6 +2,6 @@
 
 import sys
 
-from spinetumor.demo.demo import main
+from spinetumor.demo.cli import main
 
 sys.exit(main())
