@@ -7,10 +7,10 @@ import re
 import subprocess
 
 import pandas as pd
-from conftest import REPO
 
 from spinetumor import LABELS, __version__
 from spinetumor.derivatives import code_version, write_description, write_dseg_tsv
+from tests.conftest import REPO
 
 
 def test_description_is_a_bids_derivative_generated_by_this_code(tmp_path):

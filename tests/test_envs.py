@@ -6,7 +6,8 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO
+
+from tests.conftest import REPO
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO
 
 from spinetumor.models.modelspec import resolve_model
 from spinetumor.study import PUBLISHED_MODELS, check_read_only, demo_study, study_models
+from tests.conftest import REPO
 
 NO_CHAINS = {"run": [], "chains": {}}
 

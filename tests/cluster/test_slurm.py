@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
 
-sys.path.insert(0, str(Path(__file__).parent))
-from slurm import PARTITION, Cluster, SlurmUnavailable  # noqa: E402
+from tests.cluster.slurm import PARTITION, Cluster, SlurmUnavailable
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.workflow
 

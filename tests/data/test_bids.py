@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_bids
 
 from spinetumor.data.bids import (
     demo_units,
@@ -13,6 +12,7 @@ from spinetumor.data.bids import (
     label_templates,
     read_participants,
 )
+from tests.conftest import make_bids
 
 CONTRASTS = {"T2w": {"suffix": "T2w"}, "T1w": {"suffix": "T1w", "ceagent": "gadolinium"}}
 LABELS_DSEG = {

@@ -7,9 +7,9 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import write_nifti
 
 from spinetumor.data.cordmask import centerline_points, choose_source, cylinder_mask, make_cord_mask
+from tests.conftest import write_nifti
 
 
 def test_choose_source_follows_priority():

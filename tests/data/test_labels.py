@@ -5,9 +5,9 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import write_nifti
 
 from spinetumor.data.labels import merge_structures, standardize_labels
+from tests.conftest import write_nifti
 
 
 def test_merge_structures_resolves_overlaps_tumour_over_cavity_over_edema():

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_nifti
 
 from spinetumor.data.validation import (
     InvalidInputError,
@@ -20,6 +19,7 @@ from spinetumor.data.validation import (
     valid_prefixes,
     validate_unit,
 )
+from tests.conftest import write_nifti
 
 
 def _unit(tmp_path, **overrides):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import demo_fixtures
 import numpy as np
-from demo_fixtures import N_CLI, SEED, cord_and_csf, first_index, t1w_at_t2w_voxels
 
 from spinetumor.demo.acquisition import render_subject
 from spinetumor.demo.sampling import subject_parameters
+from tests.demo import demo_fixtures
+from tests.demo.demo_fixtures import N_CLI, SEED, cord_and_csf, first_index, t1w_at_t2w_voxels
 
 # Fixtures shared by the demo test modules (one dataset per session; ``load`` needs all three).
 cli_dataset = demo_fixtures.cli_dataset

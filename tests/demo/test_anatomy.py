@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import demo_fixtures
 import nibabel as nib
 import numpy as np
-from demo_fixtures import N_CLI, SEED, first_index, world_coordinates
 
 from spinetumor import LABELS
 from spinetumor.demo.anatomy import PAINT_ORDER, AnatomyModel
 from spinetumor.demo.params import SubjectParameters
 from spinetumor.demo.sampling import subject_parameters
 from spinetumor.io import voxel_sizes
+from tests.demo import demo_fixtures
+from tests.demo.demo_fixtures import N_CLI, SEED, first_index, world_coordinates
 
 # Fixtures shared by the demo test modules (one dataset per session; ``load`` needs all three).
 cli_dataset = demo_fixtures.cli_dataset

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import demo_fixtures
 import pytest
-from demo_fixtures import N_CLI
 
 from spinetumor.demo.cli import main
 from spinetumor.demo.dataset import subject_paths
+from tests.demo import demo_fixtures
+from tests.demo.demo_fixtures import N_CLI
 
 # Fixtures shared by the demo test modules (one dataset per session).
 cli_dataset = demo_fixtures.cli_dataset

@@ -6,13 +6,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import demo_fixtures
 import numpy as np
-from demo_fixtures import N_CLI, SEED
 
 from spinetumor import LABELS
 from spinetumor.demo.dataset import DSEG_LABELS, dseg_tsv, participants_tsv, subject_paths
 from spinetumor.demo.sampling import subject_parameters
+from tests.demo import demo_fixtures
+from tests.demo.demo_fixtures import N_CLI, SEED
 
 # Fixtures shared by the demo test modules (one dataset per session).
 cli_dataset = demo_fixtures.cli_dataset

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import demo_fixtures
 import nibabel as nib
 import numpy as np
-from demo_fixtures import N_CLI, SEED
 
 from spinetumor.demo.grid import GridParameters, Misalignment, rotation_matrix
 from spinetumor.demo.sampling import subject_parameters
 from spinetumor.io import voxel_sizes
+from tests.demo import demo_fixtures
+from tests.demo.demo_fixtures import N_CLI, SEED
 
 # Fixtures shared by the demo test modules (one dataset per session).
 cli_dataset = demo_fixtures.cli_dataset

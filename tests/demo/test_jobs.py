@@ -6,16 +6,16 @@ import json
 import time
 from pathlib import Path
 
-import demo_fixtures
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from demo_fixtures import IMAGE_KEYS, SEED
 
 from spinetumor.demo.dataset import subject_paths
 from spinetumor.demo.jobs import generate_dataset, write_dataset_files
 from spinetumor.demo.params import PATHOLOGIES
+from tests.demo import demo_fixtures
+from tests.demo.demo_fixtures import IMAGE_KEYS, SEED
 
 # Fixtures shared by the demo test modules (one dataset per session).
 cli_dataset = demo_fixtures.cli_dataset

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from demo_fixtures import SEED
 
 from spinetumor import LABELS
 from spinetumor.demo.lesion_sampling import draw_lesions, random_waves, unit_vector
 from spinetumor.demo.params import PATHOLOGIES
 from spinetumor.demo.sampling import subject_parameters
+from tests.demo.demo_fixtures import SEED
 
 
 def test_lesions_come_tumours_first_and_only_as_asked():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from demo_fixtures import SEED, first_index
 
 from spinetumor.demo.levels import (
     TABLE_STEP_MM,
@@ -14,6 +13,7 @@ from spinetumor.demo.levels import (
     thoracic_weight,
 )
 from spinetumor.demo.sampling import subject_parameters
+from tests.demo.demo_fixtures import SEED, first_index
 
 
 def test_cord_is_widest_at_c5_and_scales():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from demo_fixtures import SEED
 
 from spinetumor.demo.params import subject_id
 from spinetumor.demo.sampling import subject_parameters
+from tests.demo.demo_fixtures import SEED
 
 
 def test_subject_id_is_three_digits_one_based():

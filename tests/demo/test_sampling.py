@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from demo_fixtures import SEED
 
 from spinetumor import LABELS
 from spinetumor.demo.params import PATHOLOGIES
 from spinetumor.demo.sampling import subject_parameters
+from tests.demo.demo_fixtures import SEED
 
 
 def test_parameters_depend_on_seed_and_index_only():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import write_nifti
 
 from spinetumor.evaluation.per_case import PER_CASE_COLUMNS
+from tests.conftest import write_nifti
 
 NAN = math.nan
 

@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 import pytest
-from evaluation_tables import per_case_table
 
 from spinetumor.evaluation.comparison import compare_models
 from spinetumor.models.modelspec import predicted_labels, resolve_model
+from tests.evaluation.evaluation_tables import per_case_table
 
 
 @pytest.fixture

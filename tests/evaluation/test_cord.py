@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_nifti
 
 from spinetumor.evaluation.cord import cord_localisation, cord_localisation_summary
+from tests.conftest import write_nifti
 
 
 def cord_case(tmp_path: Path, subject: str, lesion: list[tuple[int, int, int]], box) -> dict:

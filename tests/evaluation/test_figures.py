@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from figure_files import assert_figure_files
 
 from spinetumor.evaluation.figures import detection_rates, dice_boxplot, volume_agreement
 from spinetumor.evaluation.masks import LABEL_NAMES
 from spinetumor.evaluation.per_case import PER_CASE_COLUMNS
+from tests.evaluation.figure_files import assert_figure_files
 
 
 def synthetic_per_case(seed: int = 0) -> pd.DataFrame:

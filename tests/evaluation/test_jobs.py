@@ -8,11 +8,11 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_nifti
-from evaluation_tables import dseg_pair, per_case_table
 
 from spinetumor.evaluation import figures, jobs, overlays, qc_figures
 from spinetumor.evaluation.per_case import PER_CASE_COLUMNS, read_tsv, write_tsv
+from tests.conftest import write_nifti
+from tests.evaluation.evaluation_tables import dseg_pair, per_case_table
 
 PARTICIPANTS = "participant_id\tpathology\tsex\nsub-01\tependymoma\tF\nsub-02\tn/a\tM\n03\tastrocytoma\tF\n"
 

@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 import pytest
-from evaluation_tables import per_case_table
 
 from spinetumor.evaluation.lemay import LABEL_DISPLAY, LEMAY_LABELS, lemay_table, lemay_table_numeric
 from spinetumor.evaluation.masks import LABEL_NAMES
+from tests.evaluation.evaluation_tables import per_case_table
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_nifti
-from figure_files import assert_figure_files
 
 from spinetumor.evaluation.overlays import overlays, pick_best_median_worst, sagittal_slice
+from tests.conftest import write_nifti
+from tests.evaluation.figure_files import assert_figure_files
 
 
 def test_pick_best_median_worst():

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_nifti
-from evaluation_tables import dseg_pair, per_case_table
 
 from spinetumor.evaluation.masks import LABEL_NAMES
 from spinetumor.evaluation.metrics import METRIC_NAMES
 from spinetumor.evaluation.per_case import PER_CASE_COLUMNS, per_case_metrics, read_tsv, write_tsv
+from tests.conftest import write_nifti
+from tests.evaluation.evaluation_tables import dseg_pair, per_case_table
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from figure_files import assert_figure_files
 from PIL import Image
 
 from spinetumor.evaluation.qc_figures import registration_mosaic, training_curves
+from tests.evaluation.figure_files import assert_figure_files
 
 
 def test_training_curves(tmp_path):

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from evaluation_tables import NAN, per_case_table
 
 from spinetumor.evaluation.per_case import PER_CASE_COLUMNS
 from spinetumor.evaluation.stanford import stanford_table, stanford_table_numeric
+from tests.evaluation.evaluation_tables import NAN, per_case_table
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from evaluation_tables import per_case_table
 
 from spinetumor.evaluation.lemay import lemay_table
 from spinetumor.evaluation.stanford import stanford_table, stanford_table_numeric
 from spinetumor.evaluation.writers import to_latex_booktabs, to_markdown, to_tsv
+from tests.evaluation.evaluation_tables import per_case_table
 
 
 @pytest.fixture

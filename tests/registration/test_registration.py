@@ -27,7 +27,6 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
-from conftest import REPO
 
 from spinetumor.registration.registration import (
     RegistrationResult,
@@ -38,6 +37,7 @@ from spinetumor.registration.registration import (
     run_registration,
     transform_error,
 )
+from tests.conftest import REPO
 
 LPS = np.diag([-1.0, -1.0, 1.0])  # RAS <-> LPS (its own inverse)
 # (T2w, T1w) intensities of each tissue.

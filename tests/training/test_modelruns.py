@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import write_nifti
 
 from spinetumor.data.cordmask import make_cord_mask
 from spinetumor.layout import preprocessed_file
@@ -27,6 +26,7 @@ from spinetumor.training.modelruns import (
     train_stage,
     unit_of_preproc,
 )
+from tests.conftest import write_nifti
 
 SHAPE = (32, 32, 16)
 STEPS = [{"name": "reorient", "axcodes": "SAR"}, {"name": "zscore", "nonzero": False}]

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, write_nifti
 from monai.transforms import RandAffined
 
 from spinetumor.layout import preprocessed_file
@@ -36,6 +35,7 @@ from spinetumor.training.training import (
     training_transforms,
     validate,
 )
+from tests.conftest import REPO, write_nifti
 
 SHAPE = (32, 32, 16)
 #: A tiny network: 2 downsamplings, so patches must be multiples of 4.

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY, run_snakemake
 
 from spinetumor.demo.jobs import generate_dataset
 from spinetumor.models.modelspec import deep_merge
 from spinetumor.study import demo_study
+from tests.conftest import TINY, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

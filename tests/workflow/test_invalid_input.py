@@ -12,7 +12,8 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import make_bids, run_snakemake
+
+from tests.conftest import make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake
+
+from tests.conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -11,7 +11,8 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, TINY
+
+from tests.conftest import REPO, SNAKEMAKE, TINY
 
 pytestmark = pytest.mark.workflow
 

@@ -13,7 +13,8 @@ import resource
 import time
 
 import pytest
-from conftest import make_bids, run_snakemake
+
+from tests.conftest import make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

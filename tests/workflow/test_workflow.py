@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, TINY, make_bids, run_snakemake
+
+from tests.conftest import REPO, TINY, make_bids, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
