@@ -56,13 +56,8 @@ from monai.networks.nets import DynUNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from spinetumor.inference.inference import (  # noqa: E402
-    TIMING_STEPS,
-    Prediction,
-    predict_cascade,
-    predict_single_stage,
-    save_prediction,
-)
+from spinetumor.inference.predict import predict_cascade, predict_single_stage  # noqa: E402
+from spinetumor.inference.result import TIMING_STEPS, Prediction, save_prediction  # noqa: E402
 
 logger = logging.getLogger("inference_speed")
 

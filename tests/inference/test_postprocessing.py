@@ -1,51 +1,18 @@
-"""Tests for spinetumor.inference.postprocessing: hand-built masks with hand-computed volumes."""
+"""Tests for spinetumor.inference.postprocessing: hand-built probability maps, hand-worked labels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
+from spinetumor import LABELS
 from spinetumor.inference.postprocessing import (
+    CHANNEL_NAMES,
+    CLASS_NAMES,
     DEFAULT_SETTINGS,
-    fill_holes,
     postprocess,
     postprocessing_settings,
-    remove_small_objects,
-    voxel_volume_mm3,
 )
-
-# 0.6 x 0.6 x 3.7 mm: one voxel is 1.332 mm³, seven are 9.324 mm³.
-ZOOMS = (0.6, 0.6, 3.7)
-SEVEN_VOXELS_MM3 = 7 * 0.6 * 0.6 * 3.7
-
-
-def diag_affine(zooms: tuple[float, float, float] = ZOOMS) -> np.ndarray:
-    return np.diag([*zooms, 1.0])
-
-
-def permuted_affine(zooms: tuple[float, float, float] = ZOOMS) -> np.ndarray:
-    """PSR-like: array axis 0 -> world -y, axis 1 -> world z, axis 2 -> world x, same voxel sizes."""
-    affine = np.zeros((4, 4))
-    affine[1, 0] = -zooms[0]
-    affine[2, 1] = zooms[1]
-    affine[0, 2] = zooms[2]
-    affine[:, 3] = [12.0, -3.0, 40.0, 1.0]
-    return affine
-
-
-def seven_voxel_object(shape: tuple[int, int, int] = (8, 8, 6)) -> np.ndarray:
-    """A plus-shaped 6-connected object of 7 voxels (centre and its 6 face neighbours)."""
-    mask = np.zeros(shape, dtype=bool)
-    c = (4, 4, 3)
-    mask[c] = True
-    for axis in range(3):
-        for step in (-1, 1):
-            idx = list(c)
-            idx[axis] += step
-            mask[tuple(idx)] = True
-    assert mask.sum() == 7
-    return mask
 
 
 def probs_from(
@@ -59,78 +26,21 @@ NO_SIZE_LIMIT = {"min_size_mm3": {"tumor": 0, "edema": 0, "cavity": 0, "whole": 
 WHOLE_ARGMAX = {**NO_SIZE_LIMIT, "assemble": "whole_argmax"}
 
 
+def test_classes_are_the_project_labels_in_label_order():
+    assert CLASS_NAMES == ("tumor", "edema", "cavity") == tuple(LABELS)
+    assert CHANNEL_NAMES == (*CLASS_NAMES, "whole")
+    assert [LABELS[name] for name in CLASS_NAMES] == [1, 2, 3]
+
+
 # --------------------------------------------------------------------------- #
-# voxel volume and small objects
+# sizes in mm³
 # --------------------------------------------------------------------------- #
-def test_voxel_volume_from_column_norms_for_any_orientation():
-    assert voxel_volume_mm3(diag_affine()) == pytest.approx(1.332)
-    assert voxel_volume_mm3(permuted_affine()) == pytest.approx(1.332)
-    # A rotation keeps the voxel volume.
-    theta = np.deg2rad(30)
-    rot = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
-    affine = np.eye(4)
-    affine[:3, :3] = rot @ np.diag(ZOOMS)
-    assert voxel_volume_mm3(affine) == pytest.approx(1.332)
-
-
-@pytest.mark.parametrize("affine", [diag_affine(), permuted_affine()], ids=["RAS", "permuted"])
-def test_seven_voxel_object_removed_under_10mm3_kept_at_9mm3(affine):
-    mask = seven_voxel_object()
-    volume = voxel_volume_mm3(affine)
-    assert 7 * volume == pytest.approx(9.324)
-    assert not remove_small_objects(mask, volume, 10.0).any()
-    np.testing.assert_array_equal(remove_small_objects(mask, volume, 9.0), mask)
-
-
-@pytest.mark.parametrize("affine", [diag_affine(), permuted_affine()], ids=["RAS", "permuted"])
-def test_postprocess_applies_the_size_in_mm3_whatever_the_orientation(affine):
-    probs, names = probs_from({"tumor": seven_voxel_object()})
-    removed = postprocess(probs, names, affine, {"min_size_mm3": {"tumor": 10.0}})
-    kept = postprocess(probs, names, affine, {"min_size_mm3": {"tumor": 9.0}})
+def test_postprocess_applies_the_size_in_mm3_whatever_the_orientation(oriented_affine, seven_voxel_object):
+    probs, names = probs_from({"tumor": seven_voxel_object})
+    removed = postprocess(probs, names, oriented_affine, {"min_size_mm3": {"tumor": 10.0}})
+    kept = postprocess(probs, names, oriented_affine, {"min_size_mm3": {"tumor": 9.0}})
     assert not removed.any()
-    np.testing.assert_array_equal(kept, seven_voxel_object().astype(np.uint8))
-
-
-def test_object_exactly_at_the_minimum_is_kept():
-    mask = seven_voxel_object()
-    np.testing.assert_array_equal(remove_small_objects(mask, 1.332, SEVEN_VOXELS_MM3), mask)
-
-
-def test_diagonal_voxels_are_separate_objects_18_connectivity():
-    # Two voxels touching at a corner only: 26- but not 18-connected, so each is
-    # its own 1-voxel object and both fall under a 2-voxel minimum.
-    corner = np.zeros((5, 5, 5), dtype=bool)
-    corner[1, 1, 1] = corner[2, 2, 2] = True
-    assert not remove_small_objects(corner, 1.0, 2.0).any()
-    # Sharing an edge (18-connected): one 2-voxel object, kept.
-    edge = np.zeros((5, 5, 5), dtype=bool)
-    edge[1, 1, 1] = edge[2, 2, 1] = True
-    np.testing.assert_array_equal(remove_small_objects(edge, 1.0, 2.0), edge)
-
-
-def test_remove_small_objects_keeps_large_and_drops_small_in_one_mask():
-    mask = np.zeros((10, 10, 10), dtype=bool)
-    mask[0:3, 0:3, 0:3] = True  # 27 voxels
-    mask[7, 7, 7] = True  # 1 voxel
-    out = remove_small_objects(mask, 2.0, 10.0)
-    assert out.sum() == 27 and not out[7, 7, 7]
-
-
-def test_zero_minimum_keeps_everything_and_input_is_not_modified():
-    mask = np.zeros((4, 4, 4), dtype=np.uint8)
-    mask[1, 1, 1] = 1
-    out = remove_small_objects(mask, 1.0, 0.0)
-    assert out.dtype == bool and out.sum() == 1
-    out[1, 1, 1] = False
-    assert mask[1, 1, 1] == 1
-
-
-@pytest.mark.parametrize(
-    "args", [(np.zeros((3, 3)), 1.0, 1.0), (np.zeros((3, 3, 3)), 0.0, 1.0), (np.zeros((3, 3, 3)), 1.0, -1.0)]
-)
-def test_remove_small_objects_rejects_bad_arguments(args):
-    with pytest.raises(ValueError):
-        remove_small_objects(*args)
+    np.testing.assert_array_equal(kept, seven_voxel_object.astype(np.uint8))
 
 
 # --------------------------------------------------------------------------- #
@@ -152,24 +62,6 @@ def test_holes_are_filled_in_3d():
     assert filled[3, 3, 3] == 1 and filled.sum() == 125
     unfilled = postprocess(probs, names, np.eye(4), {**NO_SIZE_LIMIT, "fill_holes": False})
     assert unfilled[3, 3, 3] == 0
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_fill_holes_matches_scipy_binary_fill_holes(seed):
-    # Random blobs, some touching the border, in a volume larger than their bounding box.
-    rng = np.random.default_rng(seed)
-    mask = np.zeros((30, 24, 12), dtype=bool)
-    mask[2:22, 0:20, 1:12] = ndimage.gaussian_filter(rng.random((20, 20, 11)), 1.0) > 0.5
-    np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
-
-
-def test_fill_holes_leaves_background_open_to_the_border_alone():
-    # A cup open on the volume's face x = 0: its inside reaches the border, so it is no hole.
-    cup = np.zeros((5, 5, 5), dtype=bool)
-    cup[0:4, 0:5, 0:5] = True
-    cup[0:3, 1:4, 1:4] = False
-    np.testing.assert_array_equal(fill_holes(cup), cup)
-    assert not fill_holes(np.zeros((3, 3, 3))).any()
 
 
 def test_hole_filling_comes_before_the_size_check():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spinetumor.inference.inference import inference_settings
+from spinetumor.inference.settings import inference_settings
 from spinetumor.models.models import build_network, check_patch_divisible, resolve_spec
 from spinetumor.models.modelspec import (
     PRESETS,

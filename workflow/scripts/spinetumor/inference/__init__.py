@@ -1,1 +1,1 @@
-"""Sliding-window prediction, post-processing and the prediction job."""
+"""Prediction: settings, the two network stages, the crop, post-processing and the sliding window."""

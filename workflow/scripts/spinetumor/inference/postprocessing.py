@@ -30,7 +30,7 @@ The rule, per subject:
      argmax leaves no lesion voxel unlabelled. Argmax ties go to the class of
      highest precedence (tumour, cavity, edema). Without a ``whole`` channel
      this is ``independent``.
-3. **Per class**: fill 3D holes (:func:`fill_holes`, same result as
+3. **Per class**: fill 3D holes (:func:`spinetumor.inference.masks.fill_holes`, same result as
    ``scipy.ndimage.binary_fill_holes``: a hole is background not 6-connected
    to the volume border, the complement of 18-connected objects),
    then remove objects under that class's ``min_size_mm3``. An object exactly
@@ -52,11 +52,10 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
+from spinetumor import LABELS
 from spinetumor.data.labels import MERGE_ORDER, merge_structures
-from spinetumor.evaluation.lesions import CONNECTIVITY_18
-from spinetumor.io import voxel_sizes
+from spinetumor.inference.masks import bounding_box, fill_holes, remove_small_objects, voxel_volume_mm3
 
 __all__ = [
     "ASSEMBLY_RULES",
@@ -65,15 +64,12 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "PostprocessingSettings",
     "postprocessing_settings",
-    "voxel_volume_mm3",
-    "remove_small_objects",
-    "fill_holes",
     "class_masks",
     "postprocess",
 ]
 
-#: Lesion classes written to a ``dseg`` map.
-CLASS_NAMES: tuple[str, ...] = ("tumor", "edema", "cavity")
+#: Lesion classes written to a ``dseg`` map (:data:`spinetumor.LABELS`, in label order).
+CLASS_NAMES: tuple[str, ...] = tuple(LABELS)
 #: Names a network output channel may carry (``whole`` = union of the classes).
 CHANNEL_NAMES: tuple[str, ...] = (*CLASS_NAMES, "whole")
 
@@ -89,10 +85,6 @@ DEFAULT_SETTINGS: Mapping[str, Any] = MappingProxyType(
 
 #: How the class masks are formed (module docstring, step 2); the first is the paper's.
 ASSEMBLY_RULES: tuple[str, ...] = ("independent", "whole_argmax")
-
-# Object volumes are sums of float voxel volumes: an object meant to sit exactly
-# at the minimum must not be lost to rounding (7 x 1.332 mm³ vs 9.324 mm³).
-_VOLUME_ATOL_MM3 = 1e-6
 
 # Argmax order among the classes: ties go to the first, i.e. the class that wins
 # overlaps in the merge (MERGE_ORDER paints the winner last).
@@ -178,96 +170,6 @@ def _min_sizes(given: Any) -> dict[str, float]:
     return sizes
 
 
-def voxel_volume_mm3(affine: np.ndarray) -> float:
-    """Volume of one voxel from the affine's column norms (any orientation).
-
-    Args:
-        affine: 4x4 voxel-to-world matrix (mm).
-
-    Returns:
-        Product of the three voxel edge lengths, in mm³.
-    """
-    return float(np.prod(voxel_sizes(affine)))
-
-
-def remove_small_objects(mask: np.ndarray, voxel_volume_mm3: float, min_size_mm3: float) -> np.ndarray:
-    """Drop the 18-connected objects of ``mask`` smaller than ``min_size_mm3``.
-
-    Args:
-        mask: 3D binary mask (any dtype; non-zero is foreground).
-        voxel_volume_mm3: Volume of one voxel.
-        min_size_mm3: Objects with a smaller volume are removed; an object of
-            exactly this volume is kept. 0 keeps everything.
-
-    Returns:
-        A new boolean mask.
-
-    Raises:
-        ValueError: ``mask`` is not 3D, or a volume is not positive/non-negative.
-    """
-    mask = np.asarray(mask) != 0
-    if mask.ndim != 3:
-        raise ValueError(f"remove_small_objects expects a 3D mask, got shape {mask.shape}")
-    if not np.isfinite(voxel_volume_mm3) or voxel_volume_mm3 <= 0:
-        raise ValueError(f"voxel_volume_mm3 must be positive, got {voxel_volume_mm3!r}")
-    if not np.isfinite(min_size_mm3) or min_size_mm3 < 0:
-        raise ValueError(f"min_size_mm3 must be >= 0, got {min_size_mm3!r}")
-    if min_size_mm3 == 0 or not mask.any():
-        return mask.copy()
-    # Only the mask's bounding box is labelled: lesions fill a tiny part of the volume.
-    box = _bounding_box(mask, pad=0)
-    labelled, _ = ndimage.label(mask[box], structure=CONNECTIVITY_18)
-    volumes = np.bincount(labelled.ravel()) * voxel_volume_mm3
-    keep = volumes >= min_size_mm3 - _VOLUME_ATOL_MM3
-    keep[0] = False  # label 0 is the background
-    out = np.zeros_like(mask)
-    out[box] = keep[labelled]
-    return out
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill the 3D holes of ``mask``: background not 6-connected to the volume border.
-
-    Same result as ``scipy.ndimage.binary_fill_holes`` with its default
-    structure, but by labelling the background once inside the mask's bounding
-    box (plus one voxel) instead of dilating from the border until nothing
-    changes, which takes seconds on a 512 x 256 x 32 volume.
-
-    Args:
-        mask: 3D binary mask.
-
-    Returns:
-        A new boolean mask with its holes filled.
-
-    Raises:
-        ValueError: ``mask`` is not 3D.
-    """
-    mask = np.asarray(mask) != 0
-    if mask.ndim != 3:
-        raise ValueError(f"fill_holes expects a 3D mask, got shape {mask.shape}")
-    out = mask.copy()
-    if not mask.any():
-        return out
-    # With one background voxel around the box wherever the box stops short of
-    # the volume border, a component touching the box's faces reaches the border.
-    box = _bounding_box(mask, pad=1)
-    background, count = ndimage.label(~mask[box])
-    faces = [np.take(background, index, axis=axis) for axis in range(3) for index in (0, -1)]
-    is_hole = np.ones(count + 1, dtype=bool)
-    is_hole[0] = False
-    is_hole[np.unique(np.concatenate([face.ravel() for face in faces]))] = False
-    out[box] |= is_hole[background]
-    return out
-
-
-def _bounding_box(mask: np.ndarray, pad: int) -> tuple[slice, slice, slice]:
-    box = []
-    for axis, size in enumerate(mask.shape):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(0, int(hits[0]) - pad), min(size, int(hits[-1]) + 1 + pad)))
-    return tuple(box)  # type: ignore[return-value]
-
-
 def _clean(mask: np.ndarray, voxel_volume: float, fill: bool, min_size: float) -> np.ndarray:
     if fill:
         mask = fill_holes(mask)
@@ -324,7 +226,7 @@ def class_masks(
         return masks
     # The argmax runs inside the whole mask's bounding box only: over a full
     # 512 x 256 x 32 grid it costs more than the rest of the post-processing.
-    box = _bounding_box(whole, pad=0)
+    box = bounding_box(whole)
     winner = np.argmax(np.stack([probs[index[name]][box] for name in present]), axis=0)
     for k, name in enumerate(present):
         masks[name][box] = whole[box] & (winner == k)

@@ -14,7 +14,7 @@ A model is a named entry of the ``models`` config. It names a ``type``:
 Each stage holds a ``network`` spec (:mod:`spinetumor.models.models`, channel counts
 filled in from the contrasts and targets) and ``training`` settings
 (:class:`spinetumor.training.training.TrainingSettings`). ``inference`` holds the
-:class:`spinetumor.inference.inference.InferenceSettings` that are not derived from the
+:class:`spinetumor.inference.settings.InferenceSettings` that are not derived from the
 stages, and ``postprocessing`` the post-processing settings.
 
 An entry may start from a ``preset`` and change only what differs: mappings
@@ -325,7 +325,7 @@ def inference_config(
     threads: int | None = None,
     device: str | None = None,
 ) -> dict[str, Any]:
-    """The inference settings of a resolved model (for :func:`spinetumor.inference.inference.inference_settings`).
+    """The inference settings of a resolved model (for :func:`spinetumor.inference.settings.inference_settings`).
 
     Args:
         model: A resolved model.

@@ -22,7 +22,7 @@ Training (:func:`train_stage`)
 
 Prediction (:func:`predict_subject`)
     Native T2w (and the T1w registered onto it) in, post-processed ``dseg`` on
-    the native T2w grid out, through :mod:`spinetumor.inference.inference`; the
+    the native T2w grid out, through :mod:`spinetumor.inference.predict`; the
     cascade also writes its stage-1 cord mask on the native grid.
 
 Cord source ``model`` (:func:`train_cord_source`, :func:`predict_cord_source`)
@@ -50,15 +50,10 @@ import pandas as pd
 import torch
 
 from spinetumor.evaluation.overlap import dice
-from spinetumor.inference.inference import (
-    _crop,
-    inference_settings,
-    predict_cascade,
-    predict_cord,
-    predict_single_stage,
-    predict_unet,
-    save_prediction,
-)
+from spinetumor.inference.crop import lesion_crop_box as _crop
+from spinetumor.inference.predict import predict_cascade, predict_cord, predict_single_stage, predict_unet
+from spinetumor.inference.result import save_prediction
+from spinetumor.inference.settings import inference_settings
 from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
 from spinetumor.layout import PREPROC_IMAGE_KINDS, preprocessed_file

@@ -1,4 +1,4 @@
-"""Tests for spinetumor.inference.inference with tiny hand-wired torch models.
+"""Tests for spinetumor.inference.predict (and result) end to end, with tiny hand-wired torch models.
 
 The synthetic subject lives on an anisotropic, non-RAS native grid (PSR,
 0.7 x 0.7 x 3.5 mm). T2w shows a cord with a bright edema blob inside it; the
@@ -19,17 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from spinetumor.inference.inference import (
-    TIMING_STEPS,
-    InferenceSettings,
-    crop_box_from_mask,
-    inference_settings,
-    predict_cascade,
-    predict_single_stage,
-    predict_unet,
-    save_prediction,
-)
-from spinetumor.preprocessing.chains import preset
+from spinetumor.inference.predict import predict_cascade, predict_single_stage, predict_unet
+from spinetumor.inference.result import TIMING_STEPS, save_prediction
 
 SHAPE = (60, 90, 10)  # A-P, S-I, R-L
 ZOOMS = (0.7, 0.7, 3.5)
@@ -167,119 +158,6 @@ def native(img: nib.Nifti1Image) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- #
-# crop_box_from_mask
-# --------------------------------------------------------------------------- #
-def mask_with(box: tuple[slice, ...], shape: tuple[int, int, int] = (64, 64, 16)) -> np.ndarray:
-    mask = np.zeros(shape, dtype=np.uint8)
-    mask[box] = 1
-    return mask
-
-
-def test_crop_box_is_the_bounding_box_plus_margin():
-    assert crop_box_from_mask(mask_with(np.s_[10:12, 20:25, 3:4]), (2, 1, 0)) == ((8, 19, 3), (14, 26, 4))
-
-
-def test_crop_box_margin_is_clipped_to_the_volume():
-    assert crop_box_from_mask(mask_with(np.s_[0:2, 60:64, 0:16]), (3, 3, 3)) == ((0, 57, 0), (5, 64, 16))
-
-
-def test_crop_box_grows_symmetrically_to_the_minimum_shape():
-    # Extents 6, 7, 1 grow to 16, 16, 8: the odd extra voxel goes after the box.
-    box = crop_box_from_mask(mask_with(np.s_[10:12, 20:25, 3:4]), (2, 1, 0), min_shape=(16, 16, 8))
-    assert box == ((3, 15, 0), (19, 31, 8))
-
-
-def test_crop_box_slides_back_inside_at_the_edges():
-    box = crop_box_from_mask(mask_with(np.s_[0:2, 62:64, 7:9]), (0, 0, 0), min_shape=(16, 16, 4))
-    assert box == ((0, 48, 6), (16, 64, 10))
-
-
-def test_crop_box_rounds_up_to_the_shape_multiple_where_the_volume_allows():
-    mask = mask_with(np.s_[10:17, 20:29, 2:11])  # extents 7, 9, 9
-    box = crop_box_from_mask(mask, (0, 0, 0), shape_multiple=(4, 4, 8))
-    shape = tuple(b - a for a, b in zip(*box))
-    # 7 -> 8; 9 -> 12; 9 -> 16 (the whole axis, the volume holds exactly 16).
-    assert shape == (8, 12, 16)
-    assert box[0][0] <= 10 and box[1][0] >= 17
-    # A multiple larger than the volume gives the whole axis.
-    start, stop = crop_box_from_mask(mask, 0, shape_multiple=(4, 4, 20))
-    assert (start[2], stop[2]) == (0, 16)
-
-
-def test_crop_box_minimum_larger_than_the_volume_gives_the_whole_axis():
-    box = crop_box_from_mask(mask_with(np.s_[30:31, 30:31, 8:9]), (0, 0, 0), min_shape=(128, 8, 32))
-    assert box == ((0, 27, 0), (64, 35, 16))
-
-
-def test_empty_mask_gives_the_whole_volume_and_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="spinetumor.inference.inference"):
-        box = crop_box_from_mask(np.zeros((7, 8, 9)), (1, 1, 1), min_shape=(4, 4, 4), shape_multiple=4)
-    assert box == ((0, 0, 0), (7, 8, 9))
-    assert "empty cord mask" in caplog.text
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"mask": np.zeros((4, 4)), "margin_vox": 0},
-        {"mask": np.ones((4, 4, 4)), "margin_vox": (1, 1)},
-        {"mask": np.ones((4, 4, 4)), "margin_vox": -1},
-        {"mask": np.ones((4, 4, 4)), "margin_vox": 0, "shape_multiple": 0},
-    ],
-)
-def test_crop_box_rejects_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
-        crop_box_from_mask(**kwargs)
-
-
-# --------------------------------------------------------------------------- #
-# settings
-# --------------------------------------------------------------------------- #
-def test_default_settings_are_the_papers():
-    cfg = inference_settings(None)
-    assert cfg.patch_size == (128, 128, 32) and cfg.overlap == 0.5 and cfg.batch_size == 1
-    assert cfg.contrasts == ("T1w", "T2w") and cfg.outputs == ("tumor", "edema", "cavity", "whole")
-    assert [s["name"] for s in cfg.steps] == ["reorient", "resample", "zscore", "crop_pad"]
-    assert cfg.postprocessing.min_size_mm3["tumor"] == 200.0
-    assert inference_settings(cfg) is cfg
-
-
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"patch": [1, 2, 3]},
-        {"overlap": 1.0},
-        {"batch_size": 0},
-        {"contrasts": ["T1w", "FLAIR"]},
-        {"outputs": []},
-        {"patch_size": [128, 128]},
-        {"crop_margin_mm": [-1, 0, 0]},
-        {"chain": "nope"},
-        {"blend_mode": "max"},
-        {"postprocessing": {"threshold": 2}},
-    ],
-)
-def test_bad_settings_are_rejected(settings):
-    with pytest.raises(ValueError):
-        inference_settings(settings)
-
-
-def test_scalar_margin_and_list_patch_are_normalised():
-    cfg = inference_settings({"crop_margin_mm": 4, "patch_size": [64, 64, 16], "stage1_patch_size": None})
-    assert cfg.crop_margin_mm == (4.0, 4.0, 4.0) and cfg.patch_size == (64, 64, 16)
-    assert isinstance(cfg, InferenceSettings)
-
-
-def test_chain_as_preset_name_dict_or_step_list():
-    by_name = inference_settings({"chain": "stanford2023"}).steps
-    by_dict = inference_settings({"chain": preset("stanford2023")}).steps
-    by_list = inference_settings({"chain": preset("stanford2023")["steps"]}).steps
-    assert by_name == by_dict == by_list and by_name[1]["name"] == "gamma"
-    with pytest.raises(ValueError, match="unknown step"):
-        inference_settings({"chain": [{"name": "blur"}]})
-
-
-# --------------------------------------------------------------------------- #
 # end to end
 # --------------------------------------------------------------------------- #
 def test_cascade_lands_the_prediction_on_the_native_blobs(subject, tmp_path):
@@ -348,7 +226,7 @@ def test_empty_stage1_falls_back_to_the_whole_field_of_view(subject, caplog):
         nothing.weight.zero_()
         nothing.bias.fill_(-K)
     _, stage2 = models(decoy=False)
-    with caplog.at_level(logging.WARNING, logger="spinetumor.inference.inference"):
+    with caplog.at_level(logging.WARNING, logger="spinetumor.inference.crop"):
         result = predict_cascade(subject["T2w"], subject["T1w"], nothing, stage2, SMALL_PATCHES)
     assert "empty cord mask" in caplog.text
     assert result["crop_box"] == ((0, 0, 0), (96, 64, 32))
