@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from spinetumor.data.bids import read_participants
+from spinetumor.data.participants import read_participants
 from spinetumor.evaluation import evaluation, figures
 
 __all__ = [
