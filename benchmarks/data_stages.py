@@ -36,7 +36,8 @@ from timing import median_seconds  # noqa: E402
 from spinetumor.data import jobs, validation  # noqa: E402
 from spinetumor.demo import demo
 from spinetumor.preprocessing.chains import preset  # noqa: E402
-from spinetumor.preprocessing.preprocessing import n4_correct, preprocess_subject  # noqa: E402
+from spinetumor.preprocessing.intensity import n4_correct  # noqa: E402
+from spinetumor.preprocessing.jobs import preprocess_subject  # noqa: E402
 from spinetumor.registration import registration
 
 SHAPE = (512, 512, 16)

@@ -15,7 +15,7 @@ Lemay et al. (2021) cascade, :func:`predict_cascade`:
    outside the crop) and post-processed there (:mod:`spinetumor.inference.postprocessing`;
    that grid has a correct affine, so sizes in mm³ are exact);
 7. the ``dseg`` goes back to the native T2w grid through world coordinates
-   (:func:`spinetumor.preprocessing.preprocessing.to_native`, nearest neighbour).
+   (:func:`spinetumor.preprocessing.native.to_native`, nearest neighbour).
 
 :func:`predict_single_stage` is the paper's ablation (stage 2 over the whole
 field of view) and :func:`predict_unet` its generic form: any chain, any input
@@ -52,7 +52,9 @@ from spinetumor.inference.postprocessing import (
 from spinetumor.inference.window import sliding_window
 from spinetumor.io import load_nifti, save_nifti, voxel_sizes
 from spinetumor.preprocessing.chains import preset, validate_chain
-from spinetumor.preprocessing.preprocessing import IMAGE_KEYS, SubjectVolumes, preprocess_volumes, to_native
+from spinetumor.preprocessing.native import to_native
+from spinetumor.preprocessing.preprocessing import preprocess_volumes
+from spinetumor.preprocessing.volumes import IMAGE_KEYS, SubjectVolumes
 from spinetumor.runtime import torch_threads
 
 __all__ = [
