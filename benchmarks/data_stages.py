@@ -33,14 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import median_seconds  # noqa: E402
 
-from spinetumor.data import (
-    cordmask,
-    labels,
-    validation,  # noqa: E402
-)
+from spinetumor.data import jobs, validation  # noqa: E402
 from spinetumor.demo import jobs as demo
 from spinetumor.preprocessing.chains import preset  # noqa: E402
-from spinetumor.preprocessing.preprocessing import n4_correct, preprocess_subject  # noqa: E402
+from spinetumor.preprocessing.intensity import n4_correct  # noqa: E402
+from spinetumor.preprocessing.jobs import preprocess_subject  # noqa: E402
 from spinetumor.registration import registration
 
 SHAPE = (512, 512, 16)
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         n4 = next(s for s in preset("stanford2023")["steps"] if s["name"] == "n4")
         stages: dict[str, Callable[[], object]] = {
             "validation": lambda: validation.validate_unit(unit),
-            "labels (dseg)": lambda: labels.standardize_labels(
+            "labels (dseg)": lambda: jobs.standardize_labels(
                 f["t2w"], {"dseg": str(f["dseg"])}, root / "d.nii.gz"
             ),
             f"registration ({settings.metric})": lambda: registration.run_registration(
@@ -121,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                 settings,
                 subject="bench",
             ),
-            "cord mask (manual)": lambda: cordmask.make_cord_mask(
+            "cord mask (manual)": lambda: jobs.make_cord_mask(
                 f["t2w"], "manual", str(f["cord"]), root / "c.nii.gz", root / "c.json"
             ),
-            "cord mask (centreline tube)": lambda: cordmask.make_cord_mask(
+            "cord mask (centreline tube)": lambda: jobs.make_cord_mask(
                 f["t2w"], "centerline", str(f["centerline"]), root / "l.nii.gz", root / "l.json"
             ),
             f"N4 (shrink {n4['shrink_factor']})": lambda: n4_correct(

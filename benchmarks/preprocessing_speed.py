@@ -27,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import median_seconds  # noqa: E402
 
-from spinetumor.preprocessing.preprocessing import SubjectVolumes, preprocess_volumes, preset, to_native  # noqa: E402
+from spinetumor.preprocessing.chains import preset  # noqa: E402
+from spinetumor.preprocessing.native import to_native  # noqa: E402
+from spinetumor.preprocessing.preprocessing import preprocess_volumes  # noqa: E402
+from spinetumor.preprocessing.volumes import SubjectVolumes  # noqa: E402
 
 logger = logging.getLogger("preprocessing_speed")
 

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from spinetumor.data.bids import (
-    demo_units,
-    discover_units,
-    invalid_folders,
-    is_healthy,
-    label_templates,
-    read_participants,
-)
+from spinetumor.data.bids import demo_units, discover_units, invalid_folders
 from tests.conftest import make_bids
 
 CONTRASTS = {"T2w": {"suffix": "T2w"}, "T1w": {"suffix": "T1w", "ceagent": "gadolinium"}}
@@ -121,27 +112,11 @@ def test_real_spine_without_contrast_agent(real_spine):
     assert all(u.t1w is None for u in strict)
 
 
-def test_unknown_lesion_format_is_rejected():
-    with pytest.raises(ValueError, match="unknown value 'masks'"):
-        label_templates({"lesions": {"format": "masks"}})
-
-
 def test_demo_units_need_no_files(tmp_path):
     units = demo_units(tmp_path / "nowhere", ["001", "002"])
     assert [u.prefix for u in units] == ["sub-001", "sub-002"]
     assert units[1].t1w.endswith("sub-002/anat/sub-002_ce-gadolinium_T1w.nii.gz")
     assert set(units[0].labels) == {"dseg", "cord", "centerline"}
-
-
-def test_read_participants_checks_columns(tmp_path):
-    path = tmp_path / "participants.tsv"
-    path.write_text("participant_id\tpathology\n01\tependymoma\nsub-02\tn/a\n")
-    table = read_participants(path, "pathology")
-    assert list(table.index) == ["sub-01", "sub-02"]
-    assert table.at["sub-01", "pathology"] == "ependymoma"
-    assert table["pathology"].isna().tolist() == [False, True]
-    with pytest.raises(ValueError, match="no 'tumour_type' column"):
-        read_participants(path, "tumour_type")
 
 
 def _participants(root, rows):
@@ -203,11 +178,6 @@ def test_missing_per_structure_labels_name_every_expected_file(tmp_path):
         f"{labels}/sub-01_T2w_seg-edema.nii.gz, {labels}/sub-01_T2w_seg-cavity.nii.gz), and sub-01 is not declared"
     )
     assert not u2.problems  # one structure file is enough
-
-
-def test_is_healthy_compares_case_insensitively():
-    assert is_healthy("Healthy", ["healthy"]) and is_healthy(" control", ["Control"])
-    assert not is_healthy("healthy-ish", ["healthy"]) and not is_healthy(None, ["healthy"])
 
 
 def test_folders_whose_label_is_not_alphanumeric_are_invalid_and_lend_no_file(tmp_path):

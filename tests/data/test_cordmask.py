@@ -1,26 +1,11 @@
-"""Cord masks: source priority, and the 30 mm tube around a centreline in world mm."""
+"""Cord masks: the 30 mm tube around a centreline in world mm, and the mask of each source."""
 
 from __future__ import annotations
 
-import json
-
 import nibabel as nib
 import numpy as np
-import pytest
 
-from spinetumor.data.cordmask import centerline_points, choose_source, cylinder_mask, make_cord_mask
-from tests.conftest import write_nifti
-
-
-def test_choose_source_follows_priority():
-    files = {"cord": "c.nii.gz", "centerline": "l.nii.gz"}
-    assert choose_source(["manual", "centerline"], files) == ("manual", "c.nii.gz")
-    assert choose_source(["centerline", "manual"], files) == ("centerline", "l.nii.gz")
-    assert choose_source(["manual", "centerline"], {"centerline": "l.nii.gz"}) == ("centerline", "l.nii.gz")
-    with pytest.raises(ValueError, match="no cord mask source"):
-        choose_source(["manual"], {"centerline": "l.nii.gz"})
-    with pytest.raises(ValueError, match="unknown source 'atlas'"):
-        choose_source(["atlas"], files)
+from spinetumor.data.cordmask import centerline_points, cord_mask, cylinder_mask, provenance
 
 
 def test_centerline_points_are_dense_and_ordered():
@@ -63,28 +48,6 @@ def test_cylinder_follows_a_curved_centreline():
     assert mask[x + 5, 5, z] == 0  # 3.54 mm > 3 mm
 
 
-def test_make_cord_mask_manual_and_centerline_with_provenance(tmp_path):
-    affine = np.diag([0.8, 0.8, 3.0, 1.0])
-    t2 = write_nifti(tmp_path / "t2.nii.gz", np.zeros((20, 20, 5), np.float32), affine)
-    manual = np.zeros((20, 20, 5), np.uint8)
-    manual[8:12, 8:12, :] = 1
-    manual_path = write_nifti(tmp_path / "cord.nii.gz", manual, affine)
-    info = make_cord_mask(t2, "manual", str(manual_path), tmp_path / "m.nii.gz", tmp_path / "m.json")
-    assert info["voxels"] == 80 and info["volume_mm3"] == pytest.approx(80 * 0.8 * 0.8 * 3.0)
-    assert json.loads((tmp_path / "m.json").read_text())["source"] == "manual"
-    line = np.zeros((20, 20, 5), np.uint8)
-    line[10, 10, :] = 1
-    line_path = write_nifti(tmp_path / "line.nii.gz", line, affine)
-    info = make_cord_mask(
-        t2, "centerline", str(line_path), tmp_path / "c.nii.gz", tmp_path / "c.json", diameter_mm=4.0
-    )
-    assert info["diameter_mm"] == 4.0
-    out = nib.load(str(tmp_path / "c.nii.gz"))
-    np.testing.assert_allclose(out.affine, affine)
-    # radius 2 mm at 0.8 mm voxels: offsets -2..2 voxels (1.6 mm) along each in-plane axis
-    assert out.get_fdata()[:, 10, 2].sum() == 5
-
-
 def test_real_centreline_tube_covers_the_manual_cord(real_spine):
     t2 = real_spine / "sub-errsm30/anat/sub-errsm30_T2w.nii.gz"
     lab = real_spine / "derivatives/labels/sub-errsm30/anat"
@@ -98,3 +61,29 @@ def test_real_centreline_tube_covers_the_manual_cord(real_spine):
     # A 30 mm tube around the centreline contains (nearly) all of a ~13 x 8 mm cord.
     assert (tube.astype(bool) & cord).sum() / cord.sum() > 0.95
     assert tube.sum() > 3 * cord.sum()
+
+
+def test_cord_mask_of_each_source():
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    label = np.zeros((9, 9, 3), np.float32)
+    label[4, 4, :] = 2.0
+    label[0, 0, 0] = -1.0
+    for source in ("manual", "model"):
+        mask = cord_mask(label, affine, source)
+        assert mask.dtype == np.uint8 and np.argwhere(mask).tolist() == [[4, 4, 0], [4, 4, 1], [4, 4, 2]]
+    tube = cord_mask(label, affine, "centerline", diameter_mm=2.0)
+    np.testing.assert_array_equal(tube, cylinder_mask(label, affine, 2.0))
+    assert tube[:, :, 1].sum() == 5  # the centre and its four 1 mm neighbours
+
+
+def test_provenance_records_source_size_and_diameter_of_tubes_only():
+    mask = np.ones((2, 3, 4), np.uint8)
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    assert provenance(mask, affine, "centerline", "l.nii.gz", 30.0) == {
+        "source": "centerline",
+        "source_file": "l.nii.gz",
+        "diameter_mm": 30.0,
+        "voxels": 24,
+        "volume_mm3": 18.0,
+    }
+    assert provenance(mask, affine, "manual", "c.nii.gz", 30.0)["diameter_mm"] is None

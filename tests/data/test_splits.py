@@ -13,7 +13,6 @@ from spinetumor.data.splits import (
     holdout_splits,
     kfold_splits,
     make_splits,
-    splits_from_files,
     stratified_order,
 )
 
@@ -111,22 +110,3 @@ def test_check_splits_catches_a_subject_listed_twice():
     table = pd.DataFrame({"subject": ["a", "a", "b"], "split": [0, 0, 0], "role": ["train", "test", "test"]})
     with pytest.raises(ValueError, match="listed twice"):
         check_splits(table)
-
-
-def test_sessions_stay_together_and_invalid_units_are_left_out(tmp_path):
-    participants = tmp_path / "participants.tsv"
-    participants.write_text(
-        "participant_id\tpathology\n"
-        + "".join(f"{s}\t{p}\n" for s, p in zip(SUBJECTS[:8], STRATA[:4] + STRATA[-4:]))
-    )
-    rows = ["subject\tsession\tprefix\tvalid\tn_problems"]
-    for s in SUBJECTS[:8]:
-        for ses in ("pre", "post"):
-            rows.append(f"{s}\t{ses}\t{s}_ses-{ses}\t{s != 'sub-08'}\t0")
-    (tmp_path / "validation.tsv").write_text("\n".join(rows) + "\n")
-    settings = {"scheme": "kfold", "n_folds": 2, "val_fraction": 0.2, "stratify_by": "pathology", "seed": 0}
-    table = splits_from_files(participants, tmp_path / "validation.tsv", settings, tmp_path / "splits.tsv")
-    assert "sub-08" not in set(table.subject)
-    assert list(pd.read_csv(tmp_path / "splits.tsv", sep="\t").columns) == ["subject", "split", "role"]
-    # One row per subject and split: both sessions of a subject necessarily share the role.
-    assert len(table) == 7 * 2

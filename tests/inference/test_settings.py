@@ -10,7 +10,7 @@ import pytest
 
 from spinetumor.inference.settings import CONTRASTS, InferenceSettings, inference_settings
 from spinetumor.preprocessing.chains import preset
-from spinetumor.preprocessing.preprocessing import IMAGE_KEYS
+from spinetumor.preprocessing.volumes import IMAGE_KEYS
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "workflow" / "scripts"
 

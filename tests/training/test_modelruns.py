@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from spinetumor.data.cordmask import make_cord_mask
+from spinetumor.data.jobs import make_cord_mask
 from spinetumor.layout import preprocessed_file
 from spinetumor.models.modelspec import resolve_model
 from spinetumor.training.modelruns import (

@@ -93,7 +93,7 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
         geometry = json.loads(Path(f"{base}_geometry.json").read_text())
         assert geometry  # the native grid is recorded
         # The preprocessed dseg mapped back lands on the native labels (within a voxel).
-        from spinetumor.preprocessing.preprocessing import to_native
+        from spinetumor.preprocessing.native import to_native
 
         native = nib.load(str(tiny_run / "labels" / sub / "anat" / f"{sub}_space-T2w_dseg.nii.gz"))
         back = np.asarray(to_native(nib.load(f"{base}_dseg.nii.gz"), native, order=0).dataobj)
@@ -266,7 +266,7 @@ def test_real_spine_orientations_grids_and_round_trip(real_spine, tmp_path):
         base = results / "preprocessed" / "lemay2021" / sub / "anat" / f"{sub}_desc-preproc"
         pre = nib.load(str(base.parent / f"{sub}_label-SC_desc-preproc_mask.nii.gz"))
         assert pre.shape == (512, 256, 32) and nib.aff2axcodes(pre.affine) == ("S", "A", "R")
-        from spinetumor.preprocessing.preprocessing import to_native
+        from spinetumor.preprocessing.native import to_native
 
         cord_native = (
             np.asarray(

@@ -1,11 +1,11 @@
 """Write a subject's spinal cord mask on the T2w grid."""
 
 from spinetumor import smk
-from spinetumor.data import cordmask
+from spinetumor.data import jobs
 
 smk.run(
     snakemake,
-    cordmask.make_cord_mask,
+    jobs.make_cord_mask,
     snakemake.input.t2w,
     snakemake.params.source,
     snakemake.input.source_file,

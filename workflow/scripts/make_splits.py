@@ -1,11 +1,11 @@
 """Compute the study's subject-level splits once and save them."""
 
 from spinetumor import smk
-from spinetumor.data import splits
+from spinetumor.data import jobs
 
 smk.run(
     snakemake,
-    splits.splits_from_files,
+    jobs.make_splits,
     snakemake.input.participants,
     snakemake.input.validation,
     snakemake.params.settings,

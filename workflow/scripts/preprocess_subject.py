@@ -1,12 +1,12 @@
 """Run one preprocessing chain on a subject's co-registered volumes."""
 
 from spinetumor import smk
-from spinetumor.preprocessing import preprocessing
+from spinetumor.preprocessing import jobs
 
 out = snakemake.output
 smk.run(
     snakemake,
-    preprocessing.preprocess_subject,
+    jobs.preprocess_subject,
     snakemake.input.t2w,
     snakemake.input.t1w,
     snakemake.input.dseg,

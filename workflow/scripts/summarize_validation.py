@@ -1,11 +1,11 @@
 """Gather the per-subject validation reports into the study's tables."""
 
 from spinetumor import smk
-from spinetumor.data import validation
+from spinetumor.data import jobs
 
 smk.run(
     snakemake,
-    validation.summarize_reports,
+    jobs.summarize_validation,
     list(snakemake.input.reports),
     snakemake.output.table,
     snakemake.output.excluded,

@@ -1,11 +1,11 @@
 """Validate one subject's inputs before anything else reads them."""
 
 from spinetumor import smk
-from spinetumor.data import validation
+from spinetumor.data import jobs
 
 smk.run(
     snakemake,
-    validation.run_validation,
+    jobs.validate_subject,
     snakemake.params.unit,
     snakemake.output.report,
     on_invalid=snakemake.params.on_invalid,

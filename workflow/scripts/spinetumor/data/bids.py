@@ -2,10 +2,8 @@
 
 A *unit* is one subject (and session, when the dataset has sessions): the T2w,
 the contrast-enhanced T1w and the label files that belong to it. Raw images
-are indexed with pybids (entities chosen by config); label files live in a
-derivative folder whose naming varies between groups (one ``dseg`` map, or
-one binary file per structure as in ivadomed), so they are located with
-path templates from config.
+are indexed with pybids (entities chosen by config); label files are located
+with path templates from config (:mod:`spinetumor.data.labelfiles`).
 
 Subject and session labels are read from the folder names, not from pybids'
 entity parse: pybids cuts a label at its first non-alphanumeric character
@@ -13,10 +11,9 @@ entity parse: pybids cuts a label at its first non-alphanumeric character
 unit whose folders hold it, and a ``sub-*``/``ses-*`` folder whose label is not
 alphanumeric is reported by :func:`invalid_folders`.
 
-A unit without any lesion label file is healthy only when declared so: its
-value in a ``participants.tsv`` column is one of the configured healthy
-values, or the study has no lesion labels (``labels.lesions.format: none``).
-Any other unit without a lesion file is invalid input.
+A unit without any lesion label file is healthy only when declared so
+(:mod:`spinetumor.data.participants`); any other unit without a lesion file
+is invalid input.
 """
 
 from __future__ import annotations
@@ -28,27 +25,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spinetumor.data.labelfiles import LESION_LABEL_KINDS, label_path, label_templates, resolve_label_paths
+from spinetumor.data.participants import HealthDeclaration
+
 __all__ = [
-    "LESION_STRUCTURES",
     "LESION_LABEL_KINDS",
     "Unit",
     "discover_units",
     "demo_units",
     "invalid_folders",
     "is_bids_label",
-    "is_healthy",
-    "resolve_label_paths",
-    "read_participants",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Per-structure label files, in the order of their ``dseg`` values (1, 2, 3).
-LESION_STRUCTURES: tuple[str, ...] = ("tumor", "edema", "cavity")
-#: Label kinds that hold lesions: one ``dseg`` map, or one file per structure.
-LESION_LABEL_KINDS: tuple[str, ...] = ("dseg", *LESION_STRUCTURES)
-
 _NIFTI_EXTENSIONS = [".nii.gz", ".nii"]
+
+#: Contrast to (subject, session) to the files found.
+_FilesByUnit = dict[str, dict[tuple[str, str | None], list[str]]]
 
 
 @dataclass(frozen=True)
@@ -105,67 +99,6 @@ class Unit:
         }
 
 
-def resolve_label_paths(
-    labels_dir: Path,
-    templates: Mapping[str, str | None],
-    subpath: str,
-    prefix: str,
-) -> dict[str, str]:
-    """Fill the label path templates of one unit and keep the files that exist.
-
-    Args:
-        labels_dir: Folder of the label derivative (e.g. ``derivatives/labels``).
-        templates: Structure name to template with ``{subpath}`` and
-            ``{prefix}`` placeholders; ``None`` disables a structure.
-        subpath: Unit folder, e.g. ``sub-01/ses-02``.
-        prefix: Unit file prefix, e.g. ``sub-01_ses-02``.
-
-    Returns:
-        Structure name to path, for the files found.
-    """
-    found: dict[str, str] = {}
-    for name, template in templates.items():
-        if not template:
-            continue
-        path = _label_path(labels_dir, template, subpath, prefix)
-        if path.exists():
-            found[name] = str(path)
-    return found
-
-
-def _label_path(labels_dir: Path, template: str, subpath: str, prefix: str) -> Path:
-    return labels_dir / template.format(subpath=subpath, prefix=prefix)
-
-
-def label_templates(labels_cfg: Mapping[str, Any]) -> dict[str, str | None]:
-    """The label templates selected by the ``labels`` config section.
-
-    Args:
-        labels_cfg: The ``labels`` section (``lesions.format`` is ``dseg``,
-            ``per_structure`` or ``none``).
-
-    Returns:
-        Structure name to template.
-
-    Raises:
-        ValueError: unknown lesion format.
-    """
-    lesions = labels_cfg.get("lesions", {})
-    fmt = lesions.get("format", "dseg")
-    templates: dict[str, str | None] = {}
-    if fmt == "dseg":
-        templates["dseg"] = lesions.get("dseg")
-    elif fmt == "per_structure":
-        per = lesions.get("per_structure", {})
-        for name in LESION_STRUCTURES:
-            templates[name] = per.get(name)
-    elif fmt != "none":
-        raise ValueError(f"labels.lesions.format: unknown value {fmt!r} (dseg, per_structure or none)")
-    templates["cord"] = labels_cfg.get("cord")
-    templates["centerline"] = labels_cfg.get("centerline")
-    return templates
-
-
 def _entity_filters(spec: Mapping[str, Any]) -> dict[str, Any]:
     """pybids filters from a config entity spec; ``null`` values are not filtered."""
     filters = {key: value for key, value in spec.items() if value is not None}
@@ -186,6 +119,7 @@ def _select(files: Sequence[str], contrast: str, where: str) -> tuple[str | None
     return files[0], None
 
 
+# Long only for its docstring (every selection argument is documented); the body is ~30 lines.
 def discover_units(
     bids_dir: str | os.PathLike[str],
     contrasts: Mapping[str, Mapping[str, Any]],
@@ -240,28 +174,10 @@ def discover_units(
     wanted_sessions = {_strip(s, "ses-") for s in sessions}
     labels_dir = root / labels_cfg.get("dir", "derivatives/labels")
     templates = label_templates(labels_cfg)
-    health = _HealthDeclaration.from_config(labels_cfg, participants_tsv, healthy_column)
+    health = HealthDeclaration.from_config(labels_cfg, participants_tsv, healthy_column)
 
-    # One query per contrast, grouped here: a query per subject costs ~0.1 s,
-    # which is 40 s of every Snakemake start on a 343-subject study.
-    found: dict[str, dict[tuple[str, str | None], list[Any]]] = {}
-    for contrast in ("T2w", "T1w"):
-        found[contrast] = {}
-        for path in layout.get(return_type="filename", **_entity_filters(contrasts[contrast])):
-            # Parsed from the name: BIDSFile.get_entities() costs a database query per file.
-            entities = layout.parse_file_entities(path)
-            key = (str(entities["subject"]), entities.get("session"))
-            # pybids cuts labels at the first non-alphanumeric character: a file of
-            # sub-c-d/ parses as subject c. Only the unit's own folders count.
-            if _in_unit_folder(root, path, *key):
-                found[contrast].setdefault(key, []).append(path)
-    keys = set(found["T2w"]) | set(found["T1w"])
-    # Subjects without any T2w/T1w match still become units (with problems). Their
-    # sub-* folders are listed directly: layout.get_subjects() walks every indexed
-    # file's entities, ~1.5 s of each Snakemake start on 343 subjects.
-    with_files = {k[0] for k in keys}
-    subject_dirs = {p.name[4:] for p in root.glob("sub-*") if p.is_dir() and is_bids_label(p.name[4:])}
-    keys |= {(s, None) for s in subject_dirs - with_files}
+    found = _contrast_files(layout, root, contrasts)
+    keys = _unit_keys(root, found)
 
     units: list[Unit] = []
     for subject, session in sorted(keys, key=lambda k: (k[0], k[1] or "")):
@@ -274,6 +190,35 @@ def discover_units(
     if missing:
         log.warning("include_subjects: not found in %s: %s", root, ", ".join(sorted(missing)))
     return units
+
+
+def _contrast_files(layout: Any, root: Path, contrasts: Mapping[str, Mapping[str, Any]]) -> _FilesByUnit:
+    """Each contrast's matching files, grouped by (subject, session)."""
+    # One query per contrast, grouped here: a query per subject costs ~0.1 s,
+    # which is 40 s of every Snakemake start on a 343-subject study.
+    found: _FilesByUnit = {}
+    for contrast in ("T2w", "T1w"):
+        found[contrast] = {}
+        for path in layout.get(return_type="filename", **_entity_filters(contrasts[contrast])):
+            # Parsed from the name: BIDSFile.get_entities() costs a database query per file.
+            entities = layout.parse_file_entities(path)
+            key = (str(entities["subject"]), entities.get("session"))
+            # pybids cuts labels at the first non-alphanumeric character: a file of
+            # sub-c-d/ parses as subject c. Only the unit's own folders count.
+            if _in_unit_folder(root, path, *key):
+                found[contrast].setdefault(key, []).append(path)
+    return found
+
+
+def _unit_keys(root: Path, found: _FilesByUnit) -> set[tuple[str, str | None]]:
+    """The (subject, session) pairs with files, plus subject folders without any."""
+    keys = set(found["T2w"]) | set(found["T1w"])
+    # Subjects without any T2w/T1w match still become units (with problems). Their
+    # sub-* folders are listed directly: layout.get_subjects() walks every indexed
+    # file's entities, ~1.5 s of each Snakemake start on 343 subjects.
+    with_files = {k[0] for k in keys}
+    subject_dirs = {p.name[4:] for p in root.glob("sub-*") if p.is_dir() and is_bids_label(p.name[4:])}
+    return keys | {(s, None) for s in subject_dirs - with_files}
 
 
 def is_bids_label(label: str) -> bool:
@@ -340,60 +285,6 @@ def _folder_row(folder: Path, subject: str, session: str, label: str) -> dict[st
     return {"subject": subject, "session": session, "file": str(folder), "reason": reason}
 
 
-@dataclass(frozen=True)
-class _HealthDeclaration:
-    """Which participants are declared healthy, and how to say why one is not."""
-
-    no_lesion_labels: bool
-    column: str | None
-    values: frozenset[str]
-    table: Mapping[str, str | None]
-    source: str
-
-    @classmethod
-    def from_config(cls, labels_cfg, participants_tsv, column) -> _HealthDeclaration:
-        """Read the declaration; a missing table or column declares nobody (and says so)."""
-        lesions = labels_cfg.get("lesions", {})
-        values = frozenset(str(v).strip().casefold() for v in lesions.get("healthy", {}).get("values", ()))
-        table: dict[str, str | None] = {}
-        source = "no participants table"
-        if participants_tsv is not None and column is not None:
-            source = f"{participants_tsv}"
-            try:
-                participants = read_participants(participants_tsv, column)
-                table = {pid: (None if v != v else str(v)) for pid, v in participants[column].items()}
-            except (FileNotFoundError, ValueError) as exc:  # reported with each unit it leaves undeclared
-                source = str(
-                    exc
-                )  # "<path>: no 'x' column (columns: ...)", "<path>: participants table not found"
-        return cls(lesions.get("format", "dseg") == "none", column, values, table, source)
-
-    def healthy(self, participant_id: str) -> bool:
-        """Whether the participant is declared healthy."""
-        if self.no_lesion_labels:
-            return True
-        return is_healthy(self.table.get(participant_id), self.values)
-
-    def why_not(self, participant_id: str) -> str:
-        """Why the participant is not declared healthy, for a problem message."""
-        value = self.table.get(participant_id)
-        if self.column is None:
-            where = "no participants.tsv column is configured (labels.lesions.healthy.column)"
-        elif value is None:
-            where = f"no {self.column!r} value in {self.source}"
-        else:
-            where = f"{self.column!r} is {value!r} in {self.source}"
-        listed = ", ".join(sorted(self.values)) or "none configured"
-        return f"{participant_id} is not declared healthy ({where}; healthy values: {listed})"
-
-
-def is_healthy(value: str | None, healthy_values: Iterable[str]) -> bool:
-    """Whether a participants.tsv value declares a subject healthy (case-insensitive, spaces ignored)."""
-    if value is None:
-        return False
-    return str(value).strip().casefold() in {str(v).strip().casefold() for v in healthy_values}
-
-
 def _make_unit(found, subject, session, labels_dir, templates, health) -> Unit:
     subpath = f"sub-{subject}" + (f"/ses-{session}" if session else "")
     prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
@@ -407,7 +298,7 @@ def _make_unit(found, subject, session, labels_dir, templates, health) -> Unit:
     healthy = health.healthy(f"sub-{subject}")
     lesion_kinds = [k for k in templates if k in LESION_LABEL_KINDS and templates[k]]
     if lesion_kinds and not healthy and not set(lesion_kinds) & set(labels):
-        expected = [str(_label_path(labels_dir, templates[k], subpath, prefix)) for k in lesion_kinds]
+        expected = [str(label_path(labels_dir, templates[k], subpath, prefix)) for k in lesion_kinds]
         why = health.why_not(f"sub-{subject}")
         problems.append(f"lesions: no lesion label file (expected {', '.join(expected)}), and {why}")
     return Unit(subject, session, paths["T2w"], paths["T1w"], labels, tuple(problems), healthy)
@@ -446,34 +337,6 @@ def demo_units(bids_dir: str | os.PathLike[str], subject_ids: Iterable[str]) -> 
             )
         )
     return units
-
-
-def read_participants(path: str | os.PathLike[str], column: str | None = None):
-    """Read ``participants.tsv`` as a DataFrame indexed by ``participant_id``.
-
-    Args:
-        path: The TSV file.
-        column: A column that must exist (e.g. the stratification column).
-
-    Returns:
-        ``pandas.DataFrame`` with string values, ``n/a`` read as missing.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file lacks ``participant_id`` or ``column``.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: participants table not found")
-    table = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
-    if "participant_id" not in table.columns:
-        raise ValueError(f"{path}: no 'participant_id' column")
-    if column is not None and column not in table.columns:
-        raise ValueError(f"{path}: no {column!r} column (columns: {', '.join(table.columns)})")
-    table["participant_id"] = [p if p.startswith("sub-") else f"sub-{p}" for p in table["participant_id"]]
-    return table.set_index("participant_id")
 
 
 def _strip(value: str, prefix: str) -> str:

@@ -7,20 +7,20 @@ Sources, tried in the configured priority order:
   (30 mm in Lemay et al. 2021), measured in world millimetres so that
   anisotropic voxels do not distort it;
 - ``model``: the cord-localisation model's prediction (models stage).
+
+Which source a unit uses: :mod:`spinetumor.data.cordsource`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from spinetumor.data.cordsource import SOURCES, choose_source
-from spinetumor.io import load_nifti, save_nifti, voxel_sizes, write_json
+from spinetumor.io import voxel_sizes
 
-__all__ = ["SOURCES", "choose_source", "centerline_points", "cylinder_mask", "make_cord_mask"]
+__all__ = ["centerline_points", "cylinder_mask", "cord_mask", "provenance"]
 
 
 def centerline_points(centerline: np.ndarray, affine: np.ndarray, step_mm: float = 0.5) -> np.ndarray:
@@ -106,52 +106,42 @@ def cylinder_mask(centerline: np.ndarray, affine: np.ndarray, diameter_mm: float
     return mask
 
 
-def make_cord_mask(
-    t2w: str | Path,
-    source: str,
-    source_file: str | None,
-    out_mask: str | Path,
-    out_json: str | Path,
-    *,
-    diameter_mm: float = 30.0,
-) -> dict[str, Any]:
-    """Write the cord mask of one unit on its T2w grid, with a JSON provenance.
+def cord_mask(label: np.ndarray, affine: np.ndarray, source: str, diameter_mm: float = 30.0) -> np.ndarray:
+    """The cord mask from a source's label on the T2w grid.
 
     Args:
-        t2w: The unit's T2w image (defines the grid).
+        label: The manual mask, the centreline label or the model's mask.
+        affine: Voxel-to-world matrix of the T2w grid.
         source: ``manual``, ``centerline`` or ``model``.
-        source_file: The manual mask, the centreline label, or the mask the
-            cord-source model predicted on the T2w grid.
-        out_mask: Destination mask.
-        out_json: Destination JSON (source, file, voxel count, volume).
         diameter_mm: Tube diameter for the ``centerline`` source.
 
     Returns:
-        The provenance written to ``out_json``.
-
-    Raises:
-        ValueError: unknown source, a source without its file, or a file
-            that is not on the T2w grid.
+        ``uint8`` mask: the tube around a centreline, else the label's non-zero voxels.
     """
-    ref = load_nifti(t2w)
-    shape = ref.shape[:3]
-    if source not in SOURCES or not source_file:
-        raise ValueError(f"{t2w}: cord mask source {source!r} needs a file")
-    img = load_nifti(source_file)
-    if int(np.prod(img.shape)) != int(np.prod(shape)):
-        raise ValueError(f"{source_file}: shape {img.shape} is not the T2w grid {shape} of {t2w}")
-    label = np.asanyarray(img.dataobj).reshape(shape)
     if source == "centerline":
-        mask = cylinder_mask(label, ref.affine, diameter_mm)
-    else:
-        mask = (label > 0).astype(np.uint8)
-    save_nifti(mask, ref.affine, out_mask, dtype=np.uint8)
-    info = {
+        return cylinder_mask(label, affine, diameter_mm)
+    return (label > 0).astype(np.uint8)
+
+
+def provenance(
+    mask: np.ndarray, affine: np.ndarray, source: str, source_file: str, diameter_mm: float
+) -> dict[str, Any]:
+    """Where a cord mask comes from and how large it is (its JSON record).
+
+    Args:
+        mask: The cord mask.
+        affine: Its voxel-to-world matrix.
+        source: ``manual``, ``centerline`` or ``model``.
+        source_file: The file it was made from.
+        diameter_mm: Tube diameter (recorded for the ``centerline`` source only).
+
+    Returns:
+        ``source``, ``source_file``, ``diameter_mm``, ``voxels`` and ``volume_mm3``.
+    """
+    return {
         "source": source,
         "source_file": str(source_file),
         "diameter_mm": diameter_mm if source == "centerline" else None,
         "voxels": int(mask.sum()),
-        "volume_mm3": float(mask.sum() * np.prod(voxel_sizes(ref.affine))),
+        "volume_mm3": float(mask.sum() * np.prod(voxel_sizes(affine))),
     }
-    write_json(info, out_json)
-    return info

@@ -9,14 +9,12 @@ labels gets an empty map (validation has checked that it is declared healthy).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from spinetumor import LABELS
-from spinetumor.io import load_nifti, save_nifti
 
-__all__ = ["MERGE_ORDER", "merge_structures", "standardize_labels"]
+__all__ = ["MERGE_ORDER", "merge_structures", "structure_counts", "to_dseg"]
 
 #: Structures painted later win where binary masks overlap: a tumour core
 #: inside an edema mask stays tumour, a cyst wall drawn over edema stays cavity.
@@ -49,32 +47,23 @@ def merge_structures(masks: Mapping[str, np.ndarray], shape: tuple[int, ...]) ->
     return dseg
 
 
-def standardize_labels(
-    t2w: str | Path, label_files: Mapping[str, str], out_path: str | Path
-) -> dict[str, int]:
-    """Write a unit's lesion labels as one ``dseg`` map on the T2w grid.
+def to_dseg(arrays: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """A unit's lesion labels as one ``dseg`` map.
 
     Args:
-        t2w: The T2w image (defines the grid; validation has checked that
-            every label shares it).
-        label_files: Files found for the unit; ``dseg`` takes precedence over
-            ``tumor``/``edema``/``cavity``; other keys are ignored.
-        out_path: Destination ``..._dseg.nii.gz``.
+        arrays: Label arrays of the unit's grid, keyed by kind: a ``dseg``
+            map (taken as is, rounded) or binary ``tumor``/``edema``/``cavity``
+            masks (merged by :func:`merge_structures`); none for a healthy unit.
+        shape: Shape of the map.
 
     Returns:
-        Voxel count per structure in the written map.
+        ``uint8`` map with values 0-3.
     """
-    ref = load_nifti(t2w)
-    shape = ref.shape[:3]
-    if "dseg" in label_files:
-        data = np.asanyarray(load_nifti(label_files["dseg"]).dataobj).reshape(shape)
-        dseg = np.rint(data).astype(np.uint8)
-    else:
-        masks = {
-            name: np.asanyarray(load_nifti(path).dataobj).reshape(shape)
-            for name, path in label_files.items()
-            if name in LABELS
-        }
-        dseg = merge_structures(masks, shape)
-    save_nifti(dseg, ref.affine, out_path, dtype=np.uint8)
+    if "dseg" in arrays:
+        return np.rint(arrays["dseg"]).astype(np.uint8)
+    return merge_structures(arrays, shape)
+
+
+def structure_counts(dseg: np.ndarray) -> dict[str, int]:
+    """Voxel count per structure of a ``dseg`` map."""
     return {name: int((dseg == value).sum()) for name, value in LABELS.items()}

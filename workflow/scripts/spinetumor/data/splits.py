@@ -32,7 +32,6 @@ __all__ = [
     "make_splits",
     "check_splits",
     "write_splits",
-    "splits_from_files",
 ]
 
 ROLES: tuple[str, ...] = ("train", "val", "test")
@@ -218,16 +217,7 @@ def make_splits(
     subjects = sorted(set(subjects))
     force = sorted(set(settings.get("force_train", [])) & set(subjects))
     pool = [s for s in subjects if s not in force]
-    column = settings.get("stratify_by")
-    if column:
-        strata = [
-            str(participants.at[s, column])
-            if s in participants.index and pd.notna(participants.at[s, column])
-            else "n/a"
-            for s in pool
-        ]
-    else:
-        strata = ["all"] * len(pool)
+    strata = _strata(participants, pool, settings.get("stratify_by"))
     seed = int(settings.get("seed", 0))
     scheme = settings.get("scheme", "kfold")
     if scheme == "kfold":
@@ -249,6 +239,18 @@ def make_splits(
     forced = pd.DataFrame([(s, k, "train") for k in range(n_splits) for s in force], columns=table.columns)
     table = pd.concat([table, forced], ignore_index=True)
     return table.sort_values(["split", "subject"], kind="stable").reset_index(drop=True)
+
+
+def _strata(participants: pd.DataFrame, subjects: Sequence[str], column: str | None) -> list[str]:
+    """Each subject's value in the stratification column (``n/a`` when missing), or ``all``."""
+    if not column:
+        return ["all"] * len(subjects)
+    return [
+        str(participants.at[s, column])
+        if s in participants.index and pd.notna(participants.at[s, column])
+        else "n/a"
+        for s in subjects
+    ]
 
 
 def check_splits(table: pd.DataFrame) -> None:
@@ -283,32 +285,3 @@ def write_splits(table: pd.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     return Path(path)
-
-
-def splits_from_files(
-    participants_tsv: str | Path,
-    validation_tsv: str | Path,
-    settings: Mapping,
-    out_path: str | Path,
-) -> pd.DataFrame:
-    """Compute and write the splits of the valid subjects of a study.
-
-    Args:
-        participants_tsv: The dataset's ``participants.tsv``.
-        validation_tsv: The study's validation table (only valid units count;
-            a subject with any invalid session is still split by its valid
-            ones).
-        settings: The ``splits`` config section.
-        out_path: Destination TSV.
-
-    Returns:
-        The split table.
-    """
-    from spinetumor.data.bids import read_participants
-
-    table = pd.read_csv(validation_tsv, sep="\t", dtype=str)
-    subjects = sorted(set(table.loc[table["valid"] == "True", "subject"]))
-    participants = read_participants(participants_tsv, settings.get("stratify_by") or None)
-    result = make_splits(participants, subjects, settings)
-    write_splits(result, out_path)
-    return result

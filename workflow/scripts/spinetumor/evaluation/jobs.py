@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from spinetumor.data.bids import read_participants
+from spinetumor.data.participants import read_participants
 from spinetumor.evaluation import comparison, cord, figures, lemay, overlays, qc_figures, stanford, writers
 from spinetumor.evaluation.lesions import DEFAULT_MIN_OVERLAP_MM3
 from spinetumor.evaluation.per_case import per_case_metrics, read_tsv, write_tsv

@@ -43,7 +43,9 @@ from spinetumor.inference.settings import InferenceSettings, inference_settings
 from spinetumor.inference.stages import lesion_probabilities, predict_cord_mask
 from spinetumor.io import load_nifti
 from spinetumor.preprocessing.chains import preset, validate_chain
-from spinetumor.preprocessing.preprocessing import SubjectVolumes, preprocess_volumes, to_native
+from spinetumor.preprocessing.native import to_native
+from spinetumor.preprocessing.preprocessing import preprocess_volumes
+from spinetumor.preprocessing.volumes import SubjectVolumes
 from spinetumor.runtime import torch_threads
 
 __all__ = ["predict_cascade", "predict_cord", "predict_single_stage", "predict_unet"]

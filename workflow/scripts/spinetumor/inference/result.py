@@ -22,7 +22,7 @@ import numpy as np
 
 from spinetumor.inference.crop import Box
 from spinetumor.io import save_nifti
-from spinetumor.preprocessing.preprocessing import to_native
+from spinetumor.preprocessing.native import to_native
 
 __all__ = ["TIMING_STEPS", "Prediction", "new_timings", "timed", "nifti_image", "save_prediction"]
 

@@ -1,6 +1,6 @@
 """Preprocessing chains as data: the shipped presets and their validation.
 
-Kept apart from :mod:`spinetumor.preprocessing.preprocessing` (which needs PyTorch and MONAI)
+Kept apart from the modules that run a chain (they need PyTorch and MONAI)
 so that the workflow can check a study's chains when it starts, cheaply.
 
 Step names and parameters (defaults in brackets):
@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["STEP_NAMES", "SPATIAL_STEPS", "preset", "validate_chain", "normalise_chain"]
+__all__ = ["RAS_LABELS", "STEP_NAMES", "SPATIAL_STEPS", "preset", "validate_chain", "normalise_chain"]
 
 logger = logging.getLogger(__name__)
 
@@ -285,6 +285,18 @@ def _normalise_step(index: int, step: Any) -> dict[str, Any]:
 
 
 def normalise_chain(chain: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Check a chain and spell out every step's parameters (defaults filled in, values converted).
+
+    Args:
+        chain: List of ``{"name": ..., **params}`` mappings, or a preset dict
+            with a ``"steps"`` list.
+
+    Returns:
+        One ``{"name": ..., **params}`` dict per step, with every parameter.
+
+    Raises:
+        ValueError: as :func:`validate_chain`.
+    """
     steps = [_normalise_step(i, step) for i, step in enumerate(_as_step_list(chain))]
     _warn_about_order(steps)
     return steps

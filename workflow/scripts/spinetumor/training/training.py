@@ -75,7 +75,7 @@ from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti
 from spinetumor.layout import preprocessed_file
 from spinetumor.models.models import LOSSES, build_loss, build_network, check_patch_divisible, resolve_spec
-from spinetumor.preprocessing.preprocessing import IMAGE_KEYS
+from spinetumor.preprocessing.volumes import IMAGE_KEYS
 from spinetumor.runtime import autocast, model_device, pick_device
 
 __all__ = [
