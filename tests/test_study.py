@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from spinetumor.models.modelspec import resolve_model
+from spinetumor.models.definitions import resolve_model
 from spinetumor.study import PUBLISHED_MODELS, check_read_only, demo_study, study_models
 
 NO_CHAINS = {"run": [], "chains": {}}

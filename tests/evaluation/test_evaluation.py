@@ -27,7 +27,7 @@ from spinetumor.evaluation.evaluation import (
     write_tsv,
 )
 from spinetumor.evaluation.metrics import LABEL_NAMES, METRIC_NAMES
-from spinetumor.models.modelspec import predicted_labels, resolve_model
+from spinetumor.models.definitions import predicted_labels, resolve_model
 
 NAN = math.nan
 

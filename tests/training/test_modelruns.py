@@ -14,7 +14,7 @@ from conftest import write_nifti
 
 from spinetumor.data.cordmask import make_cord_mask
 from spinetumor.layout import preprocessed_file
-from spinetumor.models.modelspec import resolve_model
+from spinetumor.models.definitions import resolve_model
 from spinetumor.training.modelruns import (
     LeakageError,
     check_no_leakage,

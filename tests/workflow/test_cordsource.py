@@ -18,7 +18,7 @@ import yaml
 from conftest import TINY, run_snakemake
 
 from spinetumor.demo.demo import generate_dataset
-from spinetumor.models.modelspec import deep_merge
+from spinetumor.models.definitions import deep_merge
 from spinetumor.study import demo_study
 
 pytestmark = pytest.mark.workflow

@@ -62,18 +62,14 @@ from spinetumor.inference.inference import (
 from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
 from spinetumor.layout import PREPROC_IMAGE_KINDS, preprocessed_file
-from spinetumor.models.models import build_network, resolve_spec
-from spinetumor.models.modelspec import inference_config, model_stages, network_config, training_config
+from spinetumor.models.definitions import inference_config, model_stages, network_config, training_config
+from spinetumor.models.networks import build_network
+from spinetumor.models.spec import resolve_spec
 from spinetumor.runtime import pick_device, torch_threads
-from spinetumor.training.training import (
-    CHECKPOINT_BEST,
-    CHECKPOINT_LAST,
-    SubjectRecord,
-    TrainingSettings,
-    load_checkpoint,
-    record_from_prefix,
-    train,
-)
+from spinetumor.training.checkpoints import CHECKPOINT_BEST, CHECKPOINT_LAST, load_checkpoint
+from spinetumor.training.data import SubjectRecord, record_from_prefix
+from spinetumor.training.loop import train
+from spinetumor.training.settings import TrainingSettings
 
 __all__ = [
     "LeakageError",
