@@ -1,7 +1,7 @@
 """Training throughput (patches/s) and the share of step time spent waiting for data.
 
 Synthetic preprocessed subjects (T2w, T1w, dseg, cord mask; a bright lesion in
-a cord-like tube) are written once; then :func:`spinetumor.training.training.train`
+a cord-like tube) are written once; then :func:`spinetumor.training.loop.train`
 runs a few epochs of one stage of a model (default: the demo cascade's lesion
 stage from ``spinetumor/demo_study.yaml``; ``--preset lemay2021`` for the paper's sizes) on
 the device Torch sees (CPU, or the GPU with bf16 autocast). Each epoch's
@@ -31,9 +31,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from spinetumor.layout import preprocessed_file  # noqa: E402
-from spinetumor.models.modelspec import network_config, resolve_model, training_config  # noqa: E402
+from spinetumor.models.definitions import network_config, resolve_model, training_config  # noqa: E402
 from spinetumor.study import demo_study  # noqa: E402
-from spinetumor.training.training import TrainingSettings, record_from_prefix, train  # noqa: E402
+from spinetumor.training.data import record_from_prefix  # noqa: E402
+from spinetumor.training.loop import train  # noqa: E402
+from spinetumor.training.settings import TrainingSettings  # noqa: E402
 
 
 def write_subject(root: Path, name: str, shape: tuple[int, int, int], seed: int) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from spinetumor.models.modelspec import resolve_model
+from spinetumor.models.definitions import resolve_model
 from spinetumor.study import PUBLISHED_MODELS, check_read_only, demo_study, study_models
 from tests.conftest import REPO
 

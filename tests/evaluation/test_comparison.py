@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from spinetumor.evaluation.comparison import compare_models
-from spinetumor.models.modelspec import predicted_labels, resolve_model
+from spinetumor.models.definitions import predicted_labels, resolve_model
 from tests.evaluation.evaluation_tables import per_case_table
 
 

@@ -13,7 +13,7 @@ import torch
 
 from spinetumor.data.jobs import make_cord_mask
 from spinetumor.layout import preprocessed_file
-from spinetumor.models.modelspec import resolve_model
+from spinetumor.models.definitions import resolve_model
 from spinetumor.training.modelruns import (
     LeakageError,
     check_no_leakage,

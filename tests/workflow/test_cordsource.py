@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from spinetumor.demo.jobs import generate_dataset
-from spinetumor.models.modelspec import deep_merge
+from spinetumor.models.definitions import deep_merge
 from spinetumor.study import demo_study
 from tests.conftest import TINY, run_snakemake
 

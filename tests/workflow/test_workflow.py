@@ -390,6 +390,14 @@ def test_bad_model_config_stops_at_start_naming_the_model(tmp_path):
     proc = snakemake("-n", config=bad, check=False)
     assert proc.returncode != 0 and "model 'mine'" in proc.stdout + proc.stderr
     assert "in/out channels must match" in proc.stdout + proc.stderr
+    # Every stage's training settings are checked at start too, not when its training job runs.
+    bad["models"]["definitions"]["mine"] = {
+        "preset": "lemay2021",
+        "stages": {"lesion": {"training": {"batch_size": 0}}},
+    }
+    proc = snakemake("-n", config=bad, check=False)
+    assert proc.returncode != 0
+    assert "model 'mine': stage 'lesion': training settings: batch_size" in proc.stdout + proc.stderr
     proc = snakemake(
         "-n", config={"results_dir": results, "cord_mask": {"priority": ["model", "manual"]}}, check=False
     )

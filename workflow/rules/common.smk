@@ -13,7 +13,7 @@ from spinetumor.data import bids as st_bids  # noqa: E402
 from spinetumor.data import cordsource as st_cordsource  # noqa: E402
 from spinetumor import derivatives as st_derivatives  # noqa: E402
 from spinetumor import layout as st_layout  # noqa: E402
-from spinetumor.models import modelspec as st_modelspec  # noqa: E402
+from spinetumor.models import definitions as st_models  # noqa: E402
 from spinetumor import study as st_study  # noqa: E402
 
 
@@ -41,11 +41,12 @@ for _note in STUDY.notes:
 
 
 def _resolve_models():
-    """The models of `models.run`, resolved over their presets (checked once, at start)."""
+    """The models of `models.run`, resolved over their presets and checked once, at start: keys, stages,
+    each stage's network spec and training settings, and patches that suit the network."""
     resolved = {}
     for name in dict.fromkeys(STUDY.run):
         try:
-            resolved[name] = st_modelspec.resolve_model(name, STUDY.definitions)
+            resolved[name] = st_models.resolve_model(name, STUDY.definitions)
         except ValueError as exc:
             raise WorkflowError("; ".join([str(exc), *([STUDY.hints[name]] if name in STUDY.hints else [])]))
     return resolved
@@ -71,7 +72,7 @@ def _cord_source_model():
             raise WorkflowError("cord_mask.priority lists 'model', but models.run has no cascade; "
                                 "name one in cord_mask.model")
     try:
-        model = MODELS.get(name) or st_modelspec.resolve_model(name, STUDY.definitions)
+        model = MODELS.get(name) or st_models.resolve_model(name, STUDY.definitions)
     except ValueError as exc:
         raise WorkflowError(f"cord_mask.model: {exc}")
     if model["type"] != "cascade":
@@ -382,7 +383,7 @@ def split_units(split, role):
 def training_inputs(wildcards):
     """Preprocessed files of the split's training and validation units (never a test unit's)."""
     model = model_of(wildcards)
-    if wildcards.stage not in st_modelspec.model_stages(model):
+    if wildcards.stage not in st_models.model_stages(model):
         raise WorkflowError(f"model {wildcards.model} ({model['type']}) has no stage {wildcards.stage}")
     files = {"splits": SPLITS_TSV}
     for role in ("train", "val"):
@@ -407,7 +408,7 @@ def trained_stages(wildcards):
     model = model_of(wildcards)
     return {
         stage: MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage=stage)
-        for stage in st_modelspec.model_stages(model)
+        for stage in st_models.model_stages(model)
     }
 
 
@@ -527,7 +528,7 @@ def training_logs(wildcards):
     return {
         f"split-{k} {stage}": str(Path(MODEL_PT.format(model=wildcards.model, split=k, stage=stage)).parent / "training_log.tsv")
         for k in splits
-        for stage in st_modelspec.model_stages(model)
+        for stage in st_models.model_stages(model)
     }
 
 

@@ -67,7 +67,7 @@ rule compare_models:
     params:
         pairs=COMPARISON_PAIRS,
         bootstrap=config["evaluation"]["bootstrap"],
-        predicted={name: list(st_modelspec.predicted_labels(model)) for name, model in MODELS.items()},
+        predicted={name: list(st_models.predicted_labels(model)) for name, model in MODELS.items()},
     log:
         f"{LOGS}/evaluation/model_comparison.log",
     benchmark:

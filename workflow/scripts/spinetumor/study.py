@@ -3,7 +3,7 @@
 Two sets of models ship, and they must not be mixed by accident:
 
 * the published methods (:data:`PUBLISHED_MODELS`, the presets of
-  :mod:`spinetumor.models.modelspec`, with the papers' values), which a study on its
+  :mod:`spinetumor.models.presets`, with the papers' values), which a study on its
   own data trains when its config does not set ``models.run``;
 * the demo study's CPU-sized entries and chains (``demo_study.yaml`` beside
   this module, the one place where they live), which apply when the study is
@@ -27,7 +27,8 @@ from typing import Any
 
 import yaml
 
-from spinetumor.models.modelspec import PRESETS, deep_merge
+from spinetumor.models.definitions import deep_merge
+from spinetumor.models.presets import PRESETS
 
 __all__ = [
     "PUBLISHED_MODELS",

@@ -134,7 +134,7 @@ def compare_models(
         n_boot: Bootstrap resamples for the 95 % percentile interval.
         seed: Seed of the bootstrap generator.
         predicted: Labels each model predicts
-            (:func:`spinetumor.models.modelspec.predicted_labels`); ``labels`` is cut
+            (:func:`spinetumor.models.definitions.predicted_labels`); ``labels`` is cut
             to those of both models. None: every label of ``labels``.
 
     Returns:

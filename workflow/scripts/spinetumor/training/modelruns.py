@@ -9,7 +9,7 @@ Training (:func:`train_stage`)
     from the trained ``cord`` stage's *prediction* for the validation units
     (``crop_boxes.tsv`` records which). The run folder keeps
     ``checkpoint_last.pt``, ``checkpoint_best.pt`` and ``training_log.tsv``
-    (:func:`spinetumor.training.training.train`); a killed job's rerun resumes when the
+    (:func:`spinetumor.training.loop.train`); a killed job's rerun resumes when the
     run's fingerprint (model, stage, split, subjects, settings, input files)
     is unchanged, and starts afresh otherwise. When training ends, the best
     checkpoint is copied to the job's declared output ``model.pt`` and a
@@ -57,18 +57,14 @@ from spinetumor.inference.settings import inference_settings
 from spinetumor.inference.window import sliding_window
 from spinetumor.io import atomic_path, load_nifti, save_nifti, write_json
 from spinetumor.layout import PREPROC_IMAGE_KINDS, preprocessed_file
-from spinetumor.models.models import build_network, resolve_spec
-from spinetumor.models.modelspec import inference_config, model_stages, network_config, training_config
+from spinetumor.models.definitions import inference_config, model_stages, network_config, training_config
+from spinetumor.models.networks import build_network
+from spinetumor.models.spec import resolve_spec
 from spinetumor.runtime import pick_device, torch_threads
-from spinetumor.training.training import (
-    CHECKPOINT_BEST,
-    CHECKPOINT_LAST,
-    SubjectRecord,
-    TrainingSettings,
-    load_checkpoint,
-    record_from_prefix,
-    train,
-)
+from spinetumor.training.checkpoints import CHECKPOINT_BEST, CHECKPOINT_LAST, load_checkpoint
+from spinetumor.training.data import SubjectRecord, record_from_prefix
+from spinetumor.training.loop import train
+from spinetumor.training.settings import TrainingSettings
 
 __all__ = [
     "LeakageError",
@@ -262,7 +258,7 @@ def train_stage(
     """Train one stage of one model on one split (the ``train_model`` rule).
 
     Args:
-        model: The resolved model (:func:`spinetumor.models.modelspec.resolve_model`).
+        model: The resolved model (:func:`spinetumor.models.definitions.resolve_model`).
         stage: ``cord`` or ``lesion``.
         split: Split number.
         chain_steps: The model's preprocessing chain (recorded, and used for crops).

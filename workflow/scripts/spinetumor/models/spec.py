@@ -1,4 +1,9 @@
-"""Segmentation networks and their loss, built from a config mapping.
+"""Network specs: the architectures a model may use, checked and completed without torch.
+
+A network is described by a plain mapping (a *spec*), which
+:func:`resolve_spec` checks and completes here, without torch or MONAI, so the
+workflow can check every model when it starts;
+:func:`spinetumor.models.networks.build_network` builds it.
 
 Two architectures, both 3-D and both from MONAI:
 
@@ -25,40 +30,35 @@ Keys of a network spec (defaults in brackets):
   and ``kernel_size`` (``depth + 1`` entries, each an int or a per-axis list;
   default strides ``[1, 2, 2, ...]``, kernels 3).
 
-In training mode a deeply supervised ``DynUNet`` returns its heads stacked on
-dimension 1 (``B, heads, C, X, Y, Z``), all upsampled to the output size; in
-eval mode it returns the main head only. :class:`DeepSupervisionDiceLoss`
-takes either form.
+This module also names the losses (:data:`LOSSES`) that
+:func:`spinetumor.models.losses.build_loss` builds, so that the training
+settings can be checked without torch.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-from monai.losses import DeepSupervisionLoss, DiceLoss
-from monai.networks.nets import DynUNet, UNet
-
 __all__ = [
     "ARCHITECTURES",
-    "DeepSupervisionDiceLoss",
     "LOSSES",
-    "DiceBCELoss",
-    "build_loss",
-    "build_network",
+    "NETWORK_DEFAULTS",
     "check_patch_divisible",
     "downsampling_factors",
-    "head_weights",
+    "dynunet_filters",
     "resolve_spec",
 ]
 
 ARCHITECTURES: tuple[str, ...] = ("unet", "dynunet")
 
+#: Loss names of :func:`spinetumor.models.losses.build_loss`.
+LOSSES: tuple[str, ...] = ("dice", "dice_bce")
+
 _COMMON_DEFAULTS: dict[str, Any] = {"architecture": None, "in_channels": None, "out_channels": None}
 
-_DEFAULTS: dict[str, dict[str, Any]] = {
+#: Each architecture's keys and their defaults (besides the common ``architecture`` and channel counts).
+NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
     "unet": {
         "channels": [16, 32, 64, 128, 256],
         "strides": [2, 2, 2, 2],
@@ -79,9 +79,6 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "kernel_size": None,
     },
 }
-
-
-# --------------------------------------------------------------------------- spec
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -173,7 +170,7 @@ def resolve_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"network spec: unknown architecture {arch!r}; expected one of {list(ARCHITECTURES)}"
         )
-    allowed = {**_COMMON_DEFAULTS, **_DEFAULTS[arch]}
+    allowed = {**_COMMON_DEFAULTS, **NETWORK_DEFAULTS[arch]}
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise ValueError(
@@ -190,50 +187,9 @@ def resolve_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return _resolve_dynunet(resolved, spec)
 
 
-def _dynunet_filters(spec: Mapping[str, Any]) -> list[int]:
+def dynunet_filters(spec: Mapping[str, Any]) -> list[int]:
+    """Filters per level of a resolved ``dynunet`` spec: ``base_filters`` doubling, capped at ``max_filters``."""
     return [min(spec["base_filters"] * 2**level, spec["max_filters"]) for level in range(spec["depth"] + 1)]
-
-
-def build_network(spec: Mapping[str, Any]) -> torch.nn.Module:
-    """Build the 3-D segmentation network that ``spec`` describes.
-
-    Args:
-        spec: Network spec (see the module docstring); defaults are filled in.
-
-    Returns:
-        An untrained MONAI ``UNet`` or ``DynUNet`` (outputs are logits).
-
-    Raises:
-        ValueError: the spec is invalid (see :func:`resolve_spec`).
-    """
-    spec = resolve_spec(spec)
-    if spec["architecture"] == "unet":
-        return UNet(
-            spatial_dims=3,
-            in_channels=spec["in_channels"],
-            out_channels=spec["out_channels"],
-            channels=spec["channels"],
-            strides=spec["strides"],
-            kernel_size=spec["kernel_size"],
-            up_kernel_size=spec["up_kernel_size"],
-            num_res_units=spec["num_res_units"],
-            dropout=spec["dropout"],
-        )
-    return DynUNet(
-        spatial_dims=3,
-        in_channels=spec["in_channels"],
-        out_channels=spec["out_channels"],
-        kernel_size=spec["kernel_size"],
-        strides=spec["strides"],
-        upsample_kernel_size=spec["strides"][1:],
-        filters=_dynunet_filters(spec),
-        dropout=spec["dropout"] or None,
-        norm_name=("INSTANCE", {"affine": True}),
-        act_name=("leakyrelu", {"inplace": True, "negative_slope": 0.01}),
-        deep_supervision=spec["deep_supervision"],
-        deep_supr_num=spec["deep_supr_num"],
-        res_block=spec["res_block"],
-    )
 
 
 def downsampling_factors(spec: Mapping[str, Any]) -> tuple[int, int, int]:
@@ -273,99 +229,3 @@ def check_patch_divisible(spec: Mapping[str, Any], patch_shape: Sequence[int]) -
             f"patch shape {tuple(patch_shape)} is not divisible by the network's total downsampling "
             f"{factors} along axis {bad}"
         )
-
-
-# --------------------------------------------------------------------------- loss
-
-
-def head_weights(n_heads: int) -> list[float]:
-    """Deep-supervision weights: halving from the main head on, summing to 1.
-
-    Args:
-        n_heads: Number of outputs (main head first).
-
-    Returns:
-        ``[1, 1/2, 1/4, ...]`` normalised; ``[1.0]`` for one head.
-    """
-    raw = [0.5**i for i in range(max(1, n_heads))]
-    total = math.fsum(raw)
-    return [w / total for w in raw]
-
-
-class DeepSupervisionDiceLoss(torch.nn.Module):
-    """A loss on one output, or a weighted sum over stacked deep-supervision heads.
-
-    A prediction with one more dimension than the target is read as heads
-    stacked on dimension 1 (``DynUNet`` in training mode); each head is
-    compared with the target (resized with nearest neighbour by MONAI's
-    ``DeepSupervisionLoss`` when its size differs) and the losses are summed
-    with :func:`head_weights`.
-
-    Args:
-        loss: Loss of one output against the target (e.g. ``DiceLoss``).
-    """
-
-    def __init__(self, loss: torch.nn.Module) -> None:
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of ``output`` (``B,C,...`` or ``B,heads,C,...``) against ``target`` (``B,C,...``)."""
-        if output.ndim == target.ndim:
-            return self.loss(output.float(), target)
-        if output.ndim != target.ndim + 1:
-            raise ValueError(
-                f"output shape {tuple(output.shape)} does not fit target shape {tuple(target.shape)}"
-            )
-        heads = list(output.unbind(dim=1))
-        return DeepSupervisionLoss(self.loss, weights=head_weights(len(heads)))(heads, target)
-
-
-#: Loss names of :func:`build_loss`.
-LOSSES: tuple[str, ...] = ("dice", "dice_bce")
-
-
-class DiceBCELoss(torch.nn.Module):
-    """Dice loss plus the mean binary cross-entropy of every channel.
-
-    The pairing nnU-Net uses, in its multi-label (sigmoid) form: the
-    cross-entropy term gives every voxel a gradient from the first step on,
-    where a Dice loss alone learns slowly while the foreground is a few
-    percent of the patch. The papers used Dice alone (``dice``).
-
-    Args:
-        dice: The Dice loss.
-        sigmoid: Whether the inputs are logits (else probabilities).
-    """
-
-    def __init__(self, dice: torch.nn.Module, sigmoid: bool) -> None:
-        super().__init__()
-        self.dice = dice
-        self.bce = torch.nn.BCEWithLogitsLoss() if sigmoid else torch.nn.BCELoss()
-
-    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Dice plus cross-entropy of ``output`` against ``target`` (same shape)."""
-        return self.dice(output, target) + self.bce(output, target.to(output.dtype))
-
-
-def build_loss(
-    *, kind: str = "dice", batch: bool = True, smooth: float = 1.0, sigmoid: bool = True
-) -> DeepSupervisionDiceLoss:
-    """Multi-label Dice loss (the mean of the per-channel Dice losses), optionally plus cross-entropy.
-
-    Args:
-        kind: ``dice`` (the papers') or ``dice_bce`` (:class:`DiceBCELoss`).
-        batch: Pool the voxels of the whole batch per channel before taking
-            the ratio (ivadomed's Dice, as in Lemay et al.), rather than
-            averaging per-sample ratios.
-        smooth: Added to numerator and denominator (ivadomed uses 1).
-        sigmoid: Apply a sigmoid to the prediction first (false for
-            probabilities).
-
-    Returns:
-        The loss, which accepts plain or stacked deep-supervision outputs.
-    """
-    if kind not in LOSSES:
-        raise ValueError(f"loss must be one of {list(LOSSES)}, got {kind!r}")
-    dice = DiceLoss(sigmoid=sigmoid, batch=batch, smooth_nr=smooth, smooth_dr=smooth, reduction="mean")
-    return DeepSupervisionDiceLoss(dice if kind == "dice" else DiceBCELoss(dice, sigmoid))

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 
 from spinetumor.inference.settings import inference_settings
-from spinetumor.models.models import build_network, check_patch_divisible, resolve_spec
-from spinetumor.models.modelspec import (
-    PRESETS,
+from spinetumor.models.definitions import (
     deep_merge,
     inference_config,
     model_stages,
     predicted_labels,
     resolve_model,
 )
+from spinetumor.models.networks import build_network
+from spinetumor.models.presets import PRESETS
+from spinetumor.models.spec import check_patch_divisible, resolve_spec
 from spinetumor.preprocessing.chains import preset as chain_preset
 from spinetumor.study import study_models
-from spinetumor.training.training import TrainingSettings
+from spinetumor.training.settings import TrainingSettings
 
 
 def test_deep_merge_merges_mappings_and_replaces_lists():
@@ -124,6 +125,32 @@ def test_an_entry_changes_only_what_it_gives():
             "in/out channels must match",
         ),
         ({"m": {"type": "cascade", "chain": "lemay2021"}}, "has the stage(s) ['cord', 'lesion']"),
+        # Each stage's settings and network are checked as its training job will check them.
+        (
+            {"m": {"preset": "lemay2021", "stages": {"lesion": {"training": {"lrr": 0.1}}}}},
+            "stage 'lesion': training settings: unknown key(s) ['lrr']",
+        ),
+        (
+            {"m": {"preset": "stanford2023", "stages": {"lesion": {"training": {"batch_size": 0}}}}},
+            "stage 'lesion': training settings: batch_size must be an integer >= 1",
+        ),
+        (
+            {"m": {"preset": "lemay2021", "stages": {"cord": {"training": {"val_patch_overlap": "x"}}}}},
+            "stage 'cord': training settings: val_patch_overlap must be in [0, 1), got x",
+        ),
+        (
+            {"m": {"preset": "lemay2021", "stages": {"cord": {"network": {"depth": 1}}}}},
+            "stage 'cord': network spec: dynunet needs depth >= 2",
+        ),
+        (
+            {
+                "m": {
+                    "preset": "stanford2023",
+                    "stages": {"lesion": {"training": {"patch_size": [96, 96, 24]}}},
+                }
+            },
+            "stage 'lesion': patch shape (96, 96, 24) is not divisible",
+        ),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_model(definitions, message):

@@ -11,19 +11,20 @@ A model is a named entry of the ``models`` config. It names a ``type``:
 * ``unet``: one network over the whole field of view, any chain and contrasts
   (the Stanford 2023 baseline).
 
-Each stage holds a ``network`` spec (:mod:`spinetumor.models.models`, channel counts
+Each stage holds a ``network`` spec (:mod:`spinetumor.models.spec`, channel counts
 filled in from the contrasts and targets) and ``training`` settings
-(:class:`spinetumor.training.training.TrainingSettings`). ``inference`` holds the
+(:class:`spinetumor.training.settings.TrainingSettings`). ``inference`` holds the
 :class:`spinetumor.inference.settings.InferenceSettings` that are not derived from the
 stages, and ``postprocessing`` the post-processing settings.
 
-An entry may start from a ``preset`` and change only what differs: mappings
-are merged key by key, lists and values replace the preset's. The presets hold
-the papers' values; the demo study's smaller entries live in ``demo_study.yaml``
-(see :mod:`spinetumor.study`).
+An entry may start from a ``preset`` (:mod:`spinetumor.models.presets`) and
+change only what differs: mappings are merged key by key, lists and values
+replace the preset's.
 
-This module imports neither torch nor MONAI, so that the workflow can resolve
-models while it builds its DAG.
+:func:`resolve_model` checks a model completely: its keys and stages, each
+stage's network spec and training settings, and that its patches suit its
+network. This module imports neither torch nor MONAI, so that the workflow
+checks every model while it builds its DAG.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spinetumor import LABELS
+from spinetumor.models.presets import MODEL_TYPES, PRESETS, STAGES
+from spinetumor.models.spec import check_patch_divisible, resolve_spec
+from spinetumor.training.settings import TrainingSettings
 
 __all__ = [
-    "MODEL_TYPES",
-    "STAGES",
-    "PRESETS",
     "deep_merge",
     "resolve_model",
     "model_stages",
@@ -46,14 +47,6 @@ __all__ = [
     "network_config",
     "predicted_labels",
 ]
-
-#: Model types and the stages each one trains, in training order.
-STAGES: dict[str, tuple[str, ...]] = {
-    "cascade": ("cord", "lesion"),
-    "single_stage": ("lesion",),
-    "unet": ("lesion",),
-}
-MODEL_TYPES: tuple[str, ...] = tuple(STAGES)
 
 _TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing", "save_probabilities")
 _STAGE_KEYS = ("network", "training")
@@ -67,134 +60,6 @@ _DERIVED_INFERENCE = (
     "device",
     "threads",
 )
-
-_LEMAY_TRAINING: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 1.0e-3,
-    "scheduler": "cosine",
-    "max_epochs": 200,
-    "patience": 50,
-    "min_delta": 0.001,
-    "augmentation": {"rotate_deg": 5.0, "scale": 0.10, "translate": 0.03, "prob": 1.0},
-    "amp": "bf16",
-    "seed": 0,
-}
-
-_LEMAY_LESION: dict[str, Any] = {
-    "network": {"architecture": "dynunet", "depth": 4, "base_filters": 16, "deep_supervision": True},
-    "training": {
-        **_LEMAY_TRAINING,
-        "inputs": ["T1w", "T2w"],
-        "targets": ["tumor", "edema", "cavity", "whole"],
-        "batch_size": 8,
-        "patch_size": [128, 128, 32],
-        "patches_per_volume": 8,
-        "sampling": "foreground",
-        "pos_neg_ratio": 1.0,
-    },
-}
-
-# Lesion windows of 128 x 128 x 32 at stride 64 x 64 x 32, overlapping probabilities averaged.
-_LEMAY_LESION_INFERENCE: dict[str, Any] = {
-    "patch_size": [128, 128, 32],
-    "overlap": [0.5, 0.5, 0.0],
-    "batch_size": 1,
-    "blend_mode": "constant",
-}
-
-# As published: each sigmoid channel (tumour, edema, cavity) thresholded on its own, overlaps
-# resolved tumour over cavity over edema; `whole_argmax` is our own option, not the paper's.
-_LEMAY_POSTPROCESSING: dict[str, Any] = {
-    "threshold": 0.5,
-    "fill_holes": True,
-    "min_size_mm3": {"tumor": 200.0, "edema": 500.0, "cavity": 500.0},
-    "assemble": "independent",
-}
-
-#: The papers' models, with the papers' values.
-PRESETS: dict[str, dict[str, Any]] = {
-    "lemay2021": {
-        "type": "cascade",
-        "chain": "lemay2021",
-        "stages": {
-            "cord": {
-                "network": {
-                    "architecture": "dynunet",
-                    "depth": 4,
-                    "base_filters": 8,
-                    "deep_supervision": True,
-                },
-                "training": {
-                    **_LEMAY_TRAINING,
-                    "inputs": ["T2w"],
-                    "targets": ["cord"],
-                    "batch_size": 1,
-                    "patch_size": [512, 256, 32],
-                    "patches_per_volume": 1,
-                    "sampling": "uniform",
-                },
-            },
-            "lesion": _LEMAY_LESION,
-        },
-        "inference": {
-            "stage1_threshold": 0.5,
-            "stage1_patch_size": None,
-            "crop_margin_mm": [5.0, 5.0, 5.0],
-            **_LEMAY_LESION_INFERENCE,
-        },
-        "postprocessing": _LEMAY_POSTPROCESSING,
-        "save_probabilities": False,
-    },
-    "lemay2021single": {
-        "type": "single_stage",
-        "chain": "lemay2021",
-        "stages": {"lesion": _LEMAY_LESION},
-        "inference": _LEMAY_LESION_INFERENCE,
-        "postprocessing": _LEMAY_POSTPROCESSING,
-        "save_probabilities": False,
-    },
-    "stanford2023": {
-        "type": "unet",
-        "chain": "stanford2023",
-        "stages": {
-            "lesion": {
-                "network": {
-                    "architecture": "unet",
-                    "channels": [16, 32, 64, 128, 256],
-                    "strides": [2, 2, 2, 2],
-                    "kernel_size": 3,
-                    "up_kernel_size": 3,
-                },
-                "training": {
-                    "inputs": ["T1w"],
-                    "targets": ["tumor"],
-                    "optimizer": "adam",
-                    "lr": 1.0e-3,
-                    "scheduler": "cosine",
-                    "max_epochs": 400,
-                    # The paper trains its 400 epochs through; no early stopping.
-                    "patience": 400,
-                    "min_delta": 0.0,
-                    "batch_size": 2,
-                    "patch_size": [128, 128, 32],
-                    "patches_per_volume": 1,
-                    "sampling": "uniform",
-                    "augmentation": {"rotate_deg": 0.0, "scale": 0.0, "translate": 0.0, "prob": 0.0},
-                    "amp": "bf16",
-                    "seed": 0,
-                },
-            }
-        },
-        "inference": {"patch_size": None, "overlap": 0.0, "batch_size": 1, "blend_mode": "constant"},
-        "postprocessing": {
-            "threshold": 0.5,
-            "fill_holes": False,
-            "min_size_mm3": {"tumor": 0.0, "edema": 0.0, "cavity": 0.0},
-            "assemble": "independent",
-        },
-        "save_probabilities": False,
-    },
-}
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,7 +100,10 @@ def resolve_model(name: str, definitions: Mapping[str, Any] | None = None) -> di
 
     Raises:
         ValueError: unknown name or preset, unknown keys, a missing or extra
-            stage, or stages whose contrasts or targets do not fit the type.
+            stage, stages whose contrasts or targets do not fit the type, or a
+            stage's network spec or training settings that are not valid
+            (:func:`spinetumor.models.spec.resolve_spec`,
+            :class:`spinetumor.training.settings.TrainingSettings`).
     """
     definitions = definitions or {}
     if name in definitions:
@@ -257,6 +125,7 @@ def resolve_model(name: str, definitions: Mapping[str, Any] | None = None) -> di
     model.setdefault("postprocessing", {})
     model.setdefault("save_probabilities", False)
     _check_model(name, model)
+    _check_stages(name, model)
     return model
 
 
@@ -301,6 +170,16 @@ def _check_model(name: str, model: dict[str, Any]) -> None:
         _fail(name, f"inference.{derived[0]} comes from the stages and the chain; remove it")
     if not isinstance(model["save_probabilities"], bool):
         _fail(name, "save_probabilities must be true or false")
+
+
+def _check_stages(name: str, model: Mapping[str, Any]) -> None:
+    """Check each stage's network spec and training settings as the training job will."""
+    for stage in STAGES[model["type"]]:
+        try:
+            settings = TrainingSettings.from_config(training_config(model, stage))
+            check_patch_divisible(resolve_spec(network_config(model, stage)), settings.patch_size)
+        except (TypeError, ValueError) as exc:  # TypeError: a value of a type no check expected
+            _fail(name, f"stage {stage!r}: {exc}")
 
 
 def model_stages(model: Mapping[str, Any]) -> tuple[str, ...]:
