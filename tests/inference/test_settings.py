@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spinetumor.inference.settings import CONTRASTS, InferenceSettings, inference_settings
+from spinetumor.inference.settings import InferenceSettings, inference_settings
 from spinetumor.preprocessing.chains import preset
-from spinetumor.preprocessing.volumes import IMAGE_KEYS
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "workflow" / "scripts"
 
@@ -57,10 +56,6 @@ def test_chain_as_preset_name_dict_or_step_list():
     assert by_name == by_dict == by_list and by_name[1]["name"] == "gamma"
     with pytest.raises(ValueError, match="unknown step"):
         inference_settings({"chain": [{"name": "blur"}]})
-
-
-def test_contrasts_are_the_preprocessed_image_keys():
-    assert CONTRASTS == IMAGE_KEYS
 
 
 def test_settings_and_crop_import_and_validate_without_torch():

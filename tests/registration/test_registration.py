@@ -470,7 +470,7 @@ class RealPair:
 @pytest.fixture(scope="module", params=["errsm30", "unf01"])
 def real_pair(request: pytest.FixtureRequest) -> RealPair:
     """A real pair and the registration of its unmoved images, once per module (or a skip)."""
-    import conftest
+    from tests import conftest
 
     real_spine = conftest.REAL_SPINE
     if not real_spine.is_dir():

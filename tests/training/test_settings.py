@@ -114,12 +114,6 @@ def test_the_schema_lists_every_network_key():
     assert set(network) == keys
 
 
-def test_the_inputs_are_the_preprocessed_contrasts():
-    from spinetumor.preprocessing.volumes import IMAGE_KEYS
-
-    assert INPUTS == IMAGE_KEYS
-
-
 def test_settings_and_model_definitions_import_without_torch():
     code = (
         "import sys; import spinetumor.training.settings, spinetumor.models.definitions; "

@@ -593,7 +593,7 @@ def test_lemay_and_stanford_tables_are_recomputed_from_the_per_case_table(tiny_j
 
 
 def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inputs(tiny_jobs, tmp_path):
-    from spinetumor.training.modelruns import predict_subject
+    from spinetumor.inference.jobs import predict_subject
 
     cases = predicted_cases(tiny_jobs)
     # The first test unit of the first split, with every model (one inference each).

@@ -179,15 +179,18 @@ REG_JSON = f"{RESULTS}/registration/{{subpath}}/anat/{{prefix}}_space-T2w_T1w.js
 REGISTRATION_TABLE = f"{RESULTS}/tables/registration.tsv"
 CORD_MASK = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.nii.gz"
 CORD_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.json"
-PREPROC = f"{RESULTS}/preprocessed/{{chain}}/{{subpath}}/anat/{{prefix}}_desc-preproc"
+PREPROC = f"{st_layout.preprocessed_dir(RESULTS, '{chain}')}/{st_layout.UNIT_PREPROC}"
+# The preprocessing rule's outputs: one per file kind, named by the kind in lower case.
+PREPROC_OUTPUTS = {kind.lower(): st_layout.preprocessed_file(PREPROC, kind) for kind in st_layout.PREPROC_KINDS}
 SPLITS_TSV = f"{RESULTS}/splits/splits.tsv"
 # Per model, split and stage: the run folder (checkpoints, training log) and its final outputs.
-MODEL_DIR = f"{RESULTS}/models/{{model}}/split-{{split}}/{{stage}}"
-MODEL_PT = f"{MODEL_DIR}/model.pt"
-MODEL_SUMMARY = f"{MODEL_DIR}/training_summary.json"
+MODEL_DIR = st_layout.model_run_dir(RESULTS, "{model}", "{split}", "{stage}")
+MODEL_PT = f"{MODEL_DIR}/{st_layout.MODEL_FILE}"
+MODEL_SUMMARY = f"{MODEL_DIR}/{st_layout.TRAINING_SUMMARY}"
 # The cord source `model`: its cord stage (trained outside the splits) and its per-unit masks.
-CORD_SOURCE_PT = f"{RESULTS}/models/{{model}}/cordsource/cord/model.pt"
-CORD_SOURCE_SUMMARY = f"{RESULTS}/models/{{model}}/cordsource/cord/training_summary.json"
+CORD_SOURCE_DIR = st_layout.cord_source_run_dir(RESULTS, "{model}")
+CORD_SOURCE_PT = f"{CORD_SOURCE_DIR}/{st_layout.MODEL_FILE}"
+CORD_SOURCE_SUMMARY = f"{CORD_SOURCE_DIR}/{st_layout.TRAINING_SUMMARY}"
 CORD_PREDICTED = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_desc-{{model}}_mask.nii.gz"
 CORD_PREDICTED_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_desc-{{model}}_mask.json"
 # Per model, split and test unit: the prediction on the native T2w grid.
@@ -255,19 +258,19 @@ PREDICTED_CORDS = sorted(p for p, u in UNITS.items() if cord_from_model(u))
 REQUIRE_CORD_LABEL = config["cord_mask"]["required"] and CORD_SOURCE_MODEL is None
 
 
+def cord_source_units(wildcards):
+    """Ids of every valid unit whose cord mask is a label (the cord-source model's data)."""
+    return [u.prefix for u in valid_units() if not cord_from_model(u)]
+
+
+def cord_source_chain_dir(wildcards):
+    """The folder of the cord-source model's preprocessed files."""
+    return st_layout.preprocessed_dir(RESULTS, CORD_SOURCE_MODEL["chain"])
+
+
 def cord_source_training_inputs(wildcards):
-    """Preprocessed files of every valid unit whose cord mask is a label (the cord-source model's data)."""
-    units = [u for u in valid_units() if not cord_from_model(u)]
-    t2w, other = training_files(units, CORD_SOURCE_MODEL["chain"])
-    return {"t2w": t2w, "other": other}
-
-
-def training_files(units, chain):
-    """(T2w files, the other preprocessed files) that a training run reads for `units` on `chain`."""
-    prefixes = [unit_path(PREPROC, u, chain=chain) for u in units]
-    t2w, *others = st_layout.PREPROC_IMAGE_KINDS
-    return ([st_layout.preprocessed_file(p, t2w) for p in prefixes],
-            [st_layout.preprocessed_file(p, kind) for p in prefixes for kind in others])
+    """The preprocessed files the cord-source model reads (for the DAG; the job names them from the ids)."""
+    return {"units": st_layout.unit_files(cord_source_chain_dir(wildcards), cord_source_units(wildcards))}
 
 
 def valid_units():
@@ -373,6 +376,11 @@ def split_table():
     return pd.read_csv(path, sep="\t", dtype={"subject": str, "split": int, "role": str})
 
 
+def model_chain_dir(wildcards):
+    """The folder of the preprocessed files of the job's model's chain."""
+    return st_layout.preprocessed_dir(RESULTS, model_of(wildcards)["chain"])
+
+
 def split_units(split, role):
     """Valid units of the subjects with `role` in `split`."""
     table = split_table()
@@ -380,24 +388,33 @@ def split_units(split, role):
     return [u for u in valid_units() if u.participant_id in subjects]
 
 
-def training_inputs(wildcards):
-    """Preprocessed files of the split's training and validation units (never a test unit's)."""
-    model = model_of(wildcards)
-    if wildcards.stage not in st_models.model_stages(model):
-        raise WorkflowError(f"model {wildcards.model} ({model['type']}) has no stage {wildcards.stage}")
-    files = {"splits": SPLITS_TSV}
+def training_units(wildcards):
+    """Ids of the split's training and validation units ({"train": [...], "val": [...]}, never a test unit)."""
+    units = {}
     for role in ("train", "val"):
-        units = split_units(wildcards.split, role)
+        role_units = split_units(wildcards.split, role)
         if wildcards.stage == "cord":  # a predicted cord mask is not a target
-            predicted = [u.prefix for u in units if u.prefix in PREDICTED_CORDS]
-            units = [u for u in units if u.prefix not in PREDICTED_CORDS]
-            if predicted and not units:
+            predicted = [u.prefix for u in role_units if u.prefix in PREDICTED_CORDS]
+            role_units = [u for u in role_units if u.prefix not in PREDICTED_CORDS]
+            if predicted and not role_units:
                 raise WorkflowError(
                     f"split {wildcards.split}: every {role} unit ({', '.join(predicted)}) has a predicted cord mask "
                     f"(cord_mask source 'model'), so the cord stage of {wildcards.model} has no {role} unit; "
                     "give one of them a cord label (manual or centerline), or change splits.seed or splits.val_fraction"
                 )
-        files[f"{role}_t2w"], files[f"{role}_other"] = training_files(units, model["chain"])
+        units[role] = [u.prefix for u in role_units]
+    return units
+
+
+def training_inputs(wildcards):
+    """The split table and the preprocessed files of the units of `training_units` (for the DAG;
+    the job names each unit's files from its id), and a cascade's trained cord stage."""
+    model = model_of(wildcards)
+    if wildcards.stage not in st_models.model_stages(model):
+        raise WorkflowError(f"model {wildcards.model} ({model['type']}) has no stage {wildcards.stage}")
+    files = {"splits": SPLITS_TSV}
+    for role, units in training_units(wildcards).items():
+        files[role] = st_layout.unit_files(model_chain_dir(wildcards), units)
     if model["type"] == "cascade" and wildcards.stage == "lesion":
         files["cord_model"] = MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage="cord")
     return files
@@ -526,14 +543,14 @@ def training_logs(wildcards):
     model = model_of(wildcards)
     splits = sorted(set(split_table()["split"]))
     return {
-        f"split-{k} {stage}": str(Path(MODEL_PT.format(model=wildcards.model, split=k, stage=stage)).parent / "training_log.tsv")
+        f"split-{k} {stage}": str(Path(MODEL_DIR.format(model=wildcards.model, split=k, stage=stage)) / st_layout.TRAINING_LOG)
         for k in splits
         for stage in st_models.model_stages(model)
     }
 
 
 def training_summaries(wildcards):
-    return [str(Path(log).parent / "training_summary.json") for log in training_logs(wildcards).values()]
+    return [str(Path(log).parent / st_layout.TRAINING_SUMMARY) for log in training_logs(wildcards).values()]
 
 
 def registration_qcs(wildcards):

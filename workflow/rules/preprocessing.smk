@@ -9,11 +9,7 @@ rule preprocess_subject:
         cord=CORD_MASK,
         validated=validated,
     output:
-        t2w=st_layout.preprocessed_file(PREPROC, "T2w"),
-        t1w=st_layout.preprocessed_file(PREPROC, "T1w"),
-        dseg=st_layout.preprocessed_file(PREPROC, "dseg"),
-        cord=st_layout.preprocessed_file(PREPROC, "cord"),
-        geometry=st_layout.preprocessed_file(PREPROC, "geometry"),
+        **PREPROC_OUTPUTS,
     params:
         steps=chain_steps,
     log:

@@ -1,12 +1,12 @@
 """Predict the cord mask of a unit without a cord label with the cord-source model."""
 
 from spinetumor import smk
-from spinetumor.training import modelruns
+from spinetumor.inference import jobs
 
 inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 smk.run(
     snakemake,
-    modelruns.predict_cord_source,
+    jobs.predict_cord_source,
     params.model,
     params.chain,
     inp.t2w,

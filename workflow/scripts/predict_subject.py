@@ -1,13 +1,13 @@
 """Predict one test unit of a split with a trained model, on its native T2w grid."""
 
 from spinetumor import smk
-from spinetumor.training import modelruns
+from spinetumor.inference import jobs
 
 inp, out, params, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 stages = {stage: inp[stage] for stage in ("cord", "lesion") if stage in inp.keys()}
 smk.run(
     snakemake,
-    modelruns.predict_subject,
+    jobs.predict_subject,
     params.model,
     int(wc.split),
     params.chain,

@@ -3,17 +3,19 @@
 Scripts call :func:`run` with the ``snakemake`` object and one function; the
 function's log records and any error (with its message naming the subject,
 the file and the problem) go to the rule's ``log:`` file and to stderr, so
-the message is seen in the Snakemake console too.
+the message is seen in the Snakemake console too. A job that names its input
+files itself (from ids) holds them against the rule's declared inputs with
+:func:`check_declared`, so that it never reads a file Snakemake did not make.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-__all__ = ["setup_logging", "run"]
+__all__ = ["setup_logging", "run", "check_declared"]
 
 
 def setup_logging(log_path: str | None, level: int = logging.INFO) -> None:
@@ -54,3 +56,21 @@ def run(snakemake: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     except Exception:
         log.exception("rule %s failed", snakemake.rule)
         raise
+
+
+def check_declared(files: Sequence[str], declared: Collection[str] | None) -> None:
+    """Refuse to read a file that the rule did not declare as an input (so Snakemake did not make it).
+
+    Args:
+        files: The files the job is about to read.
+        declared: The rule's input files, or None to skip the check.
+
+    Raises:
+        ValueError: naming the first undeclared files.
+    """
+    if declared is None:
+        return
+    known = {str(d) for d in declared}
+    missing = [f for f in files if f not in known]
+    if missing:
+        raise ValueError(f"{len(missing)} file(s) not among the rule's inputs, e.g. {missing[:3]}")

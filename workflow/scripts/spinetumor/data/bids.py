@@ -27,6 +27,7 @@ from typing import Any
 
 from spinetumor.data.labelfiles import LESION_LABEL_KINDS, label_path, label_templates, resolve_label_paths
 from spinetumor.data.participants import HealthDeclaration
+from spinetumor.layout import CONTRASTS
 
 __all__ = [
     "LESION_LABEL_KINDS",
@@ -197,7 +198,7 @@ def _contrast_files(layout: Any, root: Path, contrasts: Mapping[str, Mapping[str
     # One query per contrast, grouped here: a query per subject costs ~0.1 s,
     # which is 40 s of every Snakemake start on a 343-subject study.
     found: _FilesByUnit = {}
-    for contrast in ("T2w", "T1w"):
+    for contrast in CONTRASTS:
         found[contrast] = {}
         for path in layout.get(return_type="filename", **_entity_filters(contrasts[contrast])):
             # Parsed from the name: BIDSFile.get_entities() costs a database query per file.
@@ -290,7 +291,7 @@ def _make_unit(found, subject, session, labels_dir, templates, health) -> Unit:
     prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
     paths: dict[str, str | None] = {}
     problems: list[str] = []
-    for contrast in ("T2w", "T1w"):
+    for contrast in CONTRASTS:
         paths[contrast], problem = _select(found[contrast].get((subject, session), []), contrast, subpath)
         if problem:
             problems.append(problem)

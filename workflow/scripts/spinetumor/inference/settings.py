@@ -11,14 +11,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from spinetumor.inference.postprocessing import CHANNEL_NAMES, PostprocessingSettings, postprocessing_settings
+from spinetumor.layout import CONTRASTS
 from spinetumor.preprocessing.chains import preset, validate_chain
 
 __all__ = ["CONTRASTS", "InferenceSettings", "inference_settings"]
-
-#: The images a network can take, in channel order. The same names as
-#: :data:`spinetumor.preprocessing.preprocessing.IMAGE_KEYS` (a test keeps them
-#: equal), written here because that module imports torch.
-CONTRASTS: tuple[str, ...] = ("T2w", "T1w")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from monai.data import MetaTensor
 
 from spinetumor import LABELS
 from spinetumor.io import voxel_sizes
+from spinetumor.layout import CONTRASTS
 
 __all__ = [
     "IMAGE_KEYS",
@@ -35,7 +36,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Output keys of interpolated (intensity) volumes, in channel order.
-IMAGE_KEYS: tuple[str, ...] = ("T2w", "T1w")
+IMAGE_KEYS: tuple[str, ...] = CONTRASTS
 #: Output keys of label volumes (nearest-neighbour), in channel order.
 LABEL_KEYS: tuple[str, ...] = ("dseg", "cord")
 

@@ -23,12 +23,11 @@ import torch
 
 from spinetumor import __version__
 from spinetumor.io import atomic_path
+from spinetumor.layout import CHECKPOINT_BEST, CHECKPOINT_LAST
 from spinetumor.training.settings import TrainingSettings, to_plain
 
 __all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FORMAT", "CHECKPOINT_LAST", "load_checkpoint", "save_checkpoint"]
 
-CHECKPOINT_LAST = "checkpoint_last.pt"
-CHECKPOINT_BEST = "checkpoint_best.pt"
 CHECKPOINT_FORMAT = 1
 
 

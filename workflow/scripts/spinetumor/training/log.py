@@ -11,12 +11,11 @@ from typing import Any
 import pandas as pd
 
 from spinetumor.io import atomic_path
+from spinetumor.layout import TRAINING_LOG
 
 __all__ = ["TRAINING_LOG", "append_log", "log_columns", "log_epoch", "truncate_log"]
 
 logger = logging.getLogger(__name__)
-
-TRAINING_LOG = "training_log.tsv"
 
 
 def log_columns(targets: Sequence[str]) -> list[str]:

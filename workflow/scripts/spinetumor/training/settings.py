@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from spinetumor import LABELS
+from spinetumor.layout import CONTRASTS
 from spinetumor.models.spec import LOSSES
 
 __all__ = [
@@ -35,9 +36,7 @@ __all__ = [
 ]
 
 #: Input contrasts a network may take (the preprocessed images), as channels in the configured order.
-#: The same names as :data:`spinetumor.preprocessing.preprocessing.IMAGE_KEYS`, restated here so
-#: that the settings stay importable without torch (a test checks that they agree).
-INPUTS: tuple[str, ...] = ("T2w", "T1w")
+INPUTS: tuple[str, ...] = CONTRASTS
 
 #: Output channels a network may predict; ``whole`` is labels 1-3, ``cord``
 #: the spinal cord mask.

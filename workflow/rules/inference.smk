@@ -1,34 +1,5 @@
-# Per-split training of every configured model (stage by stage) and prediction of
-# the split's test units on their native T2w grid.
-
-
-rule train_model:
-    input:
-        unpack(training_inputs),
-    output:
-        model=MODEL_PT,
-        summary=MODEL_SUMMARY,
-    params:
-        model=model_of,
-        chain=model_chain_steps,
-        device=config["models"]["device"],
-        predicted_cords=PREDICTED_CORDS,
-    log:
-        f"{LOGS}/models/{{model}}/split-{{split}}/{{stage}}.log",
-    benchmark:
-        f"{BENCH}/models/{{model}}/split-{{split}}/{{stage}}.tsv"
-    conda:
-        f"{ENVS}/torch.yaml"
-    threads: config["threads"]["train"]
-    # A killed training (SIGTERM: a pre-empted or timed-out SLURM job) saves its last
-    # checkpoint and fails; the retry resumes from that checkpoint.
-    retries: config["models"]["retries"]
-    resources:
-        mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime"),
-        gpu=res("train", "gpu", 0),
-    script:
-        "../scripts/train_model.py"
+# Prediction (spinetumor.inference): each split's test units with the split's trained models, and
+# the cord mask of the units without a cord label with the cord-source model, on the native T2w grid.
 
 
 rule predict_cascade:
@@ -88,3 +59,32 @@ rule predict:
         gpu=res("predict", "gpu", 0),
     script:
         "../scripts/predict_subject.py"
+
+
+rule predict_cord_source:
+    input:
+        model=CORD_SOURCE_PT,
+        t2w=t2w_of,
+        validated=validated,
+    output:
+        mask=CORD_PREDICTED,
+        sidecar=CORD_PREDICTED_JSON,
+    params:
+        model=CORD_SOURCE_MODEL,
+        chain=lambda wildcards: CHAIN_STEPS[CORD_SOURCE_MODEL["chain"]],
+        device=config["models"]["device"],
+    wildcard_constraints:
+        model=CORD_SOURCE_MODEL["name"] if CORD_SOURCE_MODEL else "(?!)",
+    log:
+        f"{LOGS}/cordmask/{{subpath}}/{{prefix}}_desc-{{model}}.log",
+    benchmark:
+        f"{BENCH}/cordmask/{{subpath}}/{{prefix}}_desc-{{model}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: config["threads"]["predict"]
+    resources:
+        mem_mb=res("predict", "mem_mb"),
+        runtime=res("predict", "runtime"),
+        gpu=res("predict", "gpu", 0),
+    script:
+        "../scripts/predict_cord_source.py"
