@@ -93,24 +93,41 @@ def study_models(
     demo = demo_study()
     own_defs = dict(models.get("definitions") or {})
     own_chains = dict(preprocessing.get("chains") or {})
-    notes: list[str] = []
     if is_demo:
-        definitions = {
-            name: deep_merge(entry, own_defs.get(name) or {})
-            for name, entry in demo["models"]["definitions"].items()
-        }
-        definitions.update({k: v for k, v in own_defs.items() if k not in definitions})
-        all_chains = {**demo["chains"], **own_chains}
-        run = models.get("run")
-        if run is None:
-            run = list(demo["models"]["run"])
-            notes.append(
-                f"models.run not set: the demo study trains its CPU-sized models {', '.join(run)} "
-                f"({DEMO_STUDY_FILE.name}); name the presets {', '.join(PUBLISHED_MODELS)} "
-                "for the papers' values"
-            )
-        return StudyModels(list(run), definitions, all_chains, notes)
-    run = models.get("run")
+        return _demo_models(demo, models.get("run"), own_defs, own_chains)
+    return _own_models(demo, models.get("run"), own_defs, own_chains, preprocessing.get("run") or [])
+
+
+def _demo_models(
+    demo: Mapping[str, Any], run: list[str] | None, own_defs: dict[str, Any], own_chains: dict[str, Any]
+) -> StudyModels:
+    """On the demo: the demo's entries overlaid by the config's, ``run`` defaulting to the demo's."""
+    notes: list[str] = []
+    definitions = {
+        name: deep_merge(entry, own_defs.get(name) or {})
+        for name, entry in demo["models"]["definitions"].items()
+    }
+    definitions.update({k: v for k, v in own_defs.items() if k not in definitions})
+    all_chains = {**demo["chains"], **own_chains}
+    if run is None:
+        run = list(demo["models"]["run"])
+        notes.append(
+            f"models.run not set: the demo study trains its CPU-sized models {', '.join(run)} "
+            f"({DEMO_STUDY_FILE.name}); name the presets {', '.join(PUBLISHED_MODELS)} "
+            "for the papers' values"
+        )
+    return StudyModels(list(run), definitions, all_chains, notes)
+
+
+def _own_models(
+    demo: Mapping[str, Any],
+    run: list[str] | None,
+    own_defs: dict[str, Any],
+    own_chains: dict[str, Any],
+    chains_run: list[str],
+) -> StudyModels:
+    """On a user's data: the config's own entries, plus a demo entry or chain only where named, not defined."""
+    notes: list[str] = []
     if run is None:
         run = list(PUBLISHED_MODELS)
         notes.append(
@@ -133,7 +150,7 @@ def study_models(
         if name in demo["models"]["definitions"]
     }
     all_chains = copy.deepcopy(own_chains)
-    named = [*(preprocessing.get("run") or []), *(d.get("chain") for d in definitions.values() if d)]
+    named = [*chains_run, *(d.get("chain") for d in definitions.values() if d)]
     for name in dict.fromkeys(named):
         if name not in all_chains and name in demo["chains"]:
             all_chains[name] = demo["chains"][name]
