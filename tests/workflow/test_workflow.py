@@ -398,6 +398,11 @@ def test_bad_model_config_stops_at_start_naming_the_model(tmp_path):
     proc = snakemake("-n", config=bad, check=False)
     assert proc.returncode != 0
     assert "model 'mine': stage 'lesion': training settings: batch_size" in proc.stdout + proc.stderr
+    # And its inference settings, with its chain, not when its first prediction job runs.
+    bad["models"]["definitions"]["mine"] = {"preset": "lemay2021", "inference": {"overlap": 1.5}}
+    proc = snakemake("-n", config=bad, check=False)
+    assert proc.returncode != 0
+    assert "model 'mine': inference settings: inference.overlap" in proc.stdout + proc.stderr
     proc = snakemake(
         "-n", config={"results_dir": results, "cord_mask": {"priority": ["model", "manual"]}}, check=False
     )

@@ -109,6 +109,21 @@ def _chain_steps(name):
 CHAIN_STEPS = {name: _chain_steps(name) for name in CHAINS}
 
 
+def _check_inference():
+    """Every model's inference and post-processing settings, checked at start with its chain (torch-free)."""
+    from spinetumor.inference.settings import inference_settings
+
+    models = {**MODELS, **({CORD_SOURCE_MODEL["name"]: CORD_SOURCE_MODEL} if CORD_SOURCE_MODEL else {})}
+    for name, model in models.items():
+        try:
+            inference_settings(st_models.inference_config(model, CHAIN_STEPS[model["chain"]]))
+        except (ValueError, TypeError) as exc:
+            raise WorkflowError(f"model {name!r}: inference settings: {exc}")
+
+
+_check_inference()
+
+
 # Derivative folders that hold dseg maps (the others: registration, cordmask).
 DSEG_FOLDERS = r"labels|(preprocessed|predictions)/[A-Za-z0-9]+"
 

@@ -11,7 +11,7 @@ Training (:func:`train_stage`, the ``train_model`` rule)
     run folder keeps the checkpoints and the training log
     (:func:`spinetumor.training.loop.train`); a killed job's rerun resumes
     when the run's fingerprint (model, stage, split, subjects, settings, input
-    files) is unchanged, and starts afresh otherwise (:mod:`spinetumor.training.runs`). When training ends, the
+    files) is unchanged, and starts afresh otherwise (:mod:`spinetumor.training.fingerprint`). When training ends, the
     best checkpoint is copied to the job's declared output ``model.pt`` and a
     summary is written; Snakemake deletes a failed job's declared outputs, so
     the resume state is never one of them.
@@ -53,9 +53,9 @@ from spinetumor.runtime import pick_device, torch_threads
 from spinetumor.smk import check_declared
 from spinetumor.training.crops import crop_boxes
 from spinetumor.training.data import SubjectRecord, record_from_prefix
+from spinetumor.training.fingerprint import resume_allowed, run_fingerprint
 from spinetumor.training.loop import train
 from spinetumor.training.roles import check_split_units, cord_source_roles
-from spinetumor.training.runs import resume_allowed, run_fingerprint
 from spinetumor.training.settings import TrainingSettings
 
 __all__ = ["train_stage", "train_cord_source"]

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from spinetumor.layout import CHECKPOINT_LAST
-from spinetumor.training.runs import resume_allowed, run_fingerprint
+from spinetumor.training.fingerprint import resume_allowed, run_fingerprint
 from tests.conftest import write_nifti
 
 
