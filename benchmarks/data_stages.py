@@ -38,7 +38,8 @@ from spinetumor.demo import jobs as demo
 from spinetumor.preprocessing.chains import preset  # noqa: E402
 from spinetumor.preprocessing.intensity import n4_correct  # noqa: E402
 from spinetumor.preprocessing.jobs import preprocess_subject  # noqa: E402
-from spinetumor.registration import registration
+from spinetumor.registration import jobs as registration
+from spinetumor.registration.settings import RegistrationSettings
 
 SHAPE = (512, 512, 16)
 ZOOMS = (0.6, 0.6, 3.7)
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             "labels": {"dseg": str(f["dseg"]), "cord": str(f["cord"]), "centerline": str(f["centerline"])},
             "problems": [],
         }
-        settings = registration.RegistrationSettings()
+        settings = RegistrationSettings()
         t2 = nib.load(str(f["t2w"]))
         t2_data = t2.get_fdata(dtype=np.float32)
         n4 = next(s for s in preset("stanford2023")["steps"] if s["name"] == "n4")

@@ -1,7 +1,7 @@
 """Capture range and speed of the T1w-to-T2w registration on the real pairs.
 
 The real T1w header is moved rigidly about the T1w's centre (the motions of
-``tests/test_registration.py``, and some more); the truth is that motion after
+``tests/registration/test_search.py``, and some more); the truth is that motion after
 the registration of the unmoved pair. The residual is the largest distance
 between the found and true transforms at the T2w cord-mask voxels ("start":
 the headers alone). "block" rows cut the T1w to a small block first (a T2w
@@ -32,11 +32,13 @@ import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "registration"))
 
-from test_registration import moved_t1w  # noqa: E402
+from phantoms import moved_t1w  # noqa: E402
 
-from spinetumor.registration.registration import RegistrationSettings, register_t1w_to_t2w, transform_error  # noqa: E402
+from spinetumor.registration.register import register_t1w_to_t2w  # noqa: E402
+from spinetumor.registration.settings import RegistrationSettings  # noqa: E402
+from spinetumor.registration.transforms import transform_error  # noqa: E402
 
 logger = logging.getLogger("registration_capture")
 LPS = np.diag([-1.0, -1.0, 1.0])

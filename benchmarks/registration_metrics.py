@@ -2,7 +2,7 @@
 
 For each metric (mattes, correlation, ants_cc) and stage list:
 
-* the analytic phantom of ``tests/test_registration.py`` (3 deg about two
+* the analytic phantom of ``tests/registration/phantoms.py`` (3 deg about two
   axes and 3.2 mm, anti-correlated CSF): recovery error (max mm over the
   structures, residual rotation in deg);
 * demo subjects (``spinetumor.demo``, when present): the same error around the
@@ -42,16 +42,14 @@ import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "registration"))
 
-from test_registration import TRUTH, make_phantom_pair, rigid_lps  # noqa: E402
+from phantoms import TRUTH, make_phantom_pair, rigid_lps  # noqa: E402
 
-from spinetumor.registration.registration import (  # noqa: E402
-    RegistrationSettings,
-    register_t1w_to_t2w,
-    resample_to_t2w,
-    transform_error,
-)
+from spinetumor.registration.images import resample_to_t2w  # noqa: E402
+from spinetumor.registration.register import register_t1w_to_t2w  # noqa: E402
+from spinetumor.registration.settings import RegistrationSettings  # noqa: E402
+from spinetumor.registration.transforms import transform_error  # noqa: E402
 
 logger = logging.getLogger("registration_metrics")
 

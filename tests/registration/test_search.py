@@ -1,0 +1,110 @@
+"""Tests of spinetumor.registration.search: the choice of starts, and the capture range on real pairs.
+
+The real T1w header is moved rigidly about the T1w's centre; the truth is
+that motion after the registration of the unmoved pair (which
+test_register.py compares with the manual cord masks). The residual is the
+largest distance between the found and true transforms at the T2w cord
+voxels. "Headers only" would be 7-26 mm off at the cord for these offsets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from spinetumor.registration.register import register_t1w_to_t2w
+from spinetumor.registration.search import _distinct_best
+from spinetumor.registration.settings import RegistrationSettings
+from spinetumor.registration.transforms import transform_error
+from tests.registration.phantoms import RealPair, moved_t1w, real_paths
+
+
+def test_starts_are_the_best_grid_points_in_different_basins() -> None:
+    settings = RegistrationSettings(search_step_mm=5.0, search_starts=2)
+    grid = [
+        (-0.30, 1000, (0, 0, 0, 0.0, 0.0, 0.0)),
+        (-0.29, 1000, (0, 0, 0, 5.0, 0.0, 0.0)),  # next to the best: the same basin
+        (-0.50, 100, (0, 0, 0, 0.0, 20.0, 0.0)),  # slid off: too little overlap to compete
+        (float("nan"), 1000, (0, 0, 0, 0.0, 0.0, 5.0)),
+        (-0.20, 900, (0, 0, 0, 0.0, -10.0, 0.0)),
+        (-0.10, 1000, (0, 0, 0, 10.0, 10.0, 0.0)),
+    ]
+    starts = _distinct_best(grid, settings)
+    assert [tuple(s[3:]) for s in starts] == [(0.0, 0.0, 0.0), (0.0, -10.0, 0.0)]
+
+
+@pytest.fixture(scope="module", params=["errsm30", "unf01"])
+def real_pair(request: pytest.FixtureRequest) -> RealPair:
+    """A real pair and the registration of its unmoved images, once per module (or a skip)."""
+    from tests import conftest
+
+    real_spine = conftest.REAL_SPINE
+    if not real_spine.is_dir():
+        pytest.skip(f"real data not found at {real_spine} (../shared must sit beside the repo)")
+    subject = request.param
+    t2w, t1w, cord_lps = real_paths(real_spine, subject)
+    result = register_t1w_to_t2w(t2w, t1w, RegistrationSettings(), subject=subject)
+    assert result.ok, result.failures
+    return RealPair(t2w, t1w, cord_lps, result.transform)
+
+
+# (rotation deg, translation mm) in RAS. The second is the issue's 12 mm case
+# that ended 11.4 mm off on sub-errsm30; the third is 10 deg and 15 mm. The
+# 16 mm-thick axial sub-unf01 slab tilted by 8 deg leaves a thin wedge of
+# overlap: that case ends 0.7-1.1 mm off with the default seed and 3.5 mm
+# with others (benchmarks/RESULTS.md), so its large motions here are in-plane.
+OFFSETS = {
+    "errsm30": [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8)), ((10, -10, 10), (15, -15, 10))],
+    "unf01": [((4, -3, 2), (3, -4, 5)), ((2, -2, 10), (15, -15, 3))],
+}
+
+
+def _residual_mm(pair: RealPair, t1w: Path, motion: sitk.Transform, reference=None) -> tuple[float, float]:
+    """(headers-only error, residual after registration), mm, at the T2w cord voxels."""
+    truth = sitk.CompositeTransform([motion, reference or pair.reference])  # the reference first
+    result = register_t1w_to_t2w(pair.t2w, t1w, RegistrationSettings(), subject="moved")
+    assert result.ok, result.failures
+    start, _ = transform_error(sitk.Euler3DTransform(), truth, pair.cord_lps)
+    residual, _ = transform_error(result.transform, truth, pair.cord_lps)
+    return start, residual
+
+
+def test_real_pairs_recover_rigid_offsets_up_to_10_deg_and_15_mm(real_pair: RealPair, tmp_path: Path) -> None:
+    subject = real_pair.t2w.name.split("_")[0].removeprefix("sub-")
+    for rotation, translation in OFFSETS[subject]:
+        motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", rotation, translation)
+        start, residual = _residual_mm(real_pair, tmp_path / "t1w.nii.gz", motion)
+        print(f"sub-{subject} {rotation} deg {translation} mm: {start:.1f} mm at the cord -> {residual:.2f}")
+        assert start > 5.0
+        assert residual < 1.0, (rotation, translation)
+
+
+def test_real_t1w_covering_a_small_part_of_the_t2w(real_pair: RealPair, tmp_path: Path) -> None:
+    # Clinical T1w often cover less than the T2w: the T1w cut to a block
+    # with a fifth to a sixth of the T2w's field of view, moved by 7-15 mm at
+    # the cord. A small block fits the T2w a little differently (the neck
+    # bends between series), so the truth starts from the unmoved block's
+    # registration, which must stay near the whole T1w's.
+    subject = real_pair.t2w.name.split("_")[0].removeprefix("sub-")
+    crop_mm, offsets = {
+        # T2w 60 x 55 x 52 mm
+        "errsm30": ((30, 30, 30), [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8))]),
+        # T2w 131 x 141 x 16 mm
+        "unf01": ((64, 64, 16), [((1, -1, 8), (5, -6, 2))]),
+    }[subject]
+    t2w = nib.load(real_pair.t2w)
+    assert np.prod(t2w.shape) * np.prod(t2w.header.get_zooms()) > 4 * np.prod(crop_mm)
+    moved_t1w(real_pair.t1w, tmp_path / "block.nii.gz", (0, 0, 0), (0, 0, 0), crop_mm)
+    block = register_t1w_to_t2w(real_pair.t2w, tmp_path / "block.nii.gz", RegistrationSettings(), subject)
+    assert block.ok, block.failures
+    assert transform_error(block.transform, real_pair.reference, real_pair.cord_lps)[0] < 1.5
+    for rotation, translation in offsets:
+        motion = moved_t1w(real_pair.t1w, tmp_path / "t1w.nii.gz", rotation, translation, crop_mm)
+        start, residual = _residual_mm(real_pair, tmp_path / "t1w.nii.gz", motion, block.transform)
+        print(f"sub-{subject} block {crop_mm}, {rotation} {translation} mm: {start:.1f} -> {residual:.2f}")
+        assert start > 5.0
+        assert residual < 1.0
