@@ -13,6 +13,8 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/common_models.smk"
+include: "workflow/rules/common_evaluation.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/registration.smk"

@@ -1,0 +1,91 @@
+# Input functions of the model stages (training.smk, inference.smk): which model, chain, split and
+# units a job works on. Functions only (the rule files hold the rules); included by the Snakefile
+# after common.smk.
+
+def model_of(wildcards):
+    """The resolved model of a job."""
+    try:
+        return MODELS[wildcards.model]
+    except KeyError:
+        raise WorkflowError(f"model {wildcards.model!r} is not in models.run ({list(MODELS)})")
+
+
+def model_chain_steps(wildcards):
+    return CHAIN_STEPS[model_of(wildcards)["chain"]]
+
+
+def model_names(kinds):
+    """Regex matching the names of the run's models of the given types (never matches if none)."""
+    names = [name for name, m in MODELS.items() if m["type"] in kinds]
+    return "|".join(names) if names else "(?!)"
+
+
+def split_table():
+    """The split table (the splits checkpoint; the DAG grows once it exists)."""
+    import pandas as pd
+
+    path = checkpoints.make_splits.get().output.splits
+    return pd.read_csv(path, sep="\t", dtype={"subject": str, "split": int, "role": str})
+
+
+def model_chain_dir(wildcards):
+    """The folder of the preprocessed files of the job's model's chain."""
+    return st_layout.preprocessed_dir(RESULTS, model_of(wildcards)["chain"])
+
+
+def split_units(split, role):
+    """Valid units of the subjects with `role` in `split`."""
+    table = split_table()
+    subjects = set(table.loc[(table["split"] == int(split)) & (table["role"] == role), "subject"])
+    return [u for u in valid_units() if u.participant_id in subjects]
+
+
+def training_units(wildcards):
+    """Ids of the split's training and validation units ({"train": [...], "val": [...]}, never a test unit)."""
+    units = {}
+    for role in ("train", "val"):
+        role_units = split_units(wildcards.split, role)
+        if wildcards.stage == "cord":  # a predicted cord mask is not a target
+            predicted = [u.prefix for u in role_units if u.prefix in PREDICTED_CORDS]
+            role_units = [u for u in role_units if u.prefix not in PREDICTED_CORDS]
+            if predicted and not role_units:
+                raise WorkflowError(
+                    f"split {wildcards.split}: every {role} unit ({', '.join(predicted)}) has a predicted cord mask "
+                    f"(cord_mask source 'model'), so the cord stage of {wildcards.model} has no {role} unit; "
+                    "give one of them a cord label (manual or centerline), or change splits.seed or splits.val_fraction"
+                )
+        units[role] = [u.prefix for u in role_units]
+    return units
+
+
+def training_inputs(wildcards):
+    """The split table and the preprocessed files of the units of `training_units` (for the DAG;
+    the job names each unit's files from its id), and a cascade's trained cord stage."""
+    model = model_of(wildcards)
+    if wildcards.stage not in st_models.model_stages(model):
+        raise WorkflowError(f"model {wildcards.model} ({model['type']}) has no stage {wildcards.stage}")
+    files = {"splits": SPLITS_TSV}
+    for role, units in training_units(wildcards).items():
+        files[role] = st_layout.unit_files(model_chain_dir(wildcards), units)
+    if model["type"] == "cascade" and wildcards.stage == "lesion":
+        files["cord_model"] = MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage="cord")
+    return files
+
+
+def trained_stages(wildcards):
+    """The trained `model.pt` of each stage of the job's model and split."""
+    model = model_of(wildcards)
+    return {
+        stage: MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage=stage)
+        for stage in st_models.model_stages(model)
+    }
+
+
+def prediction_targets(wildcards):
+    """Every model's prediction of every test unit of every split (and each cascade's cord)."""
+    targets = []
+    for name, split, u in test_predictions():
+        targets.append(unit_path(PRED_DSEG, u, model=name, split=split))
+        if MODELS[name]["type"] == "cascade":
+            targets.append(unit_path(PRED_CORD, u, model=name, split=split))
+    return targets
