@@ -18,26 +18,10 @@ from spinetumor.data.jobs import (
 )
 from spinetumor.data.validation import InvalidInputError, valid_prefixes
 from tests.conftest import write_nifti
+from tests.data.units import valid_unit
 
 SUBJECTS = [f"sub-{i:02d}" for i in range(1, 25)]
 STRATA = ["astrocytoma"] * 8 + ["ependymoma"] * 10 + ["hemangioblastoma"] * 6
-
-
-def _unit(tmp_path, **overrides):
-    t2 = write_nifti(tmp_path / "sub-01_T2w.nii.gz", np.ones((6, 6, 3), np.float32))
-    t1 = write_nifti(tmp_path / "sub-01_T1w.nii.gz", np.ones((5, 7, 3), np.int16))
-    cord = write_nifti(tmp_path / "sub-01_T2w_seg-manual.nii.gz", np.ones((6, 6, 3), np.uint8))
-    unit = {
-        "subject": "01",
-        "session": None,
-        "prefix": "sub-01",
-        "t2w": str(t2),
-        "t1w": str(t1),
-        "labels": {"cord": str(cord)},
-        "problems": [],
-    }
-    unit.update(overrides)
-    return unit
 
 
 def test_error_mode_raises_with_subject_file_and_problem_and_writes_nothing(tmp_path):
@@ -46,17 +30,17 @@ def test_error_mode_raises_with_subject_file_and_problem_and_writes_nothing(tmp_
     bad = write_nifti(tmp_path / "sub-01_T1w_bad.nii.gz", data)
     report = tmp_path / "out" / "report.json"
     with pytest.raises(InvalidInputError) as err:
-        validate_subject(_unit(tmp_path, t1w=str(bad)), report, on_invalid="error")
+        validate_subject(valid_unit(tmp_path, t1w=str(bad)), report, on_invalid="error")
     assert f"sub-01: {bad}: 1 non-finite voxel values" in str(err.value)
     assert not report.exists()
 
 
 def test_skip_mode_records_and_summaries(tmp_path):
-    good = validate_subject(_unit(tmp_path), tmp_path / "good.json", on_invalid="skip")
+    good = validate_subject(valid_unit(tmp_path), tmp_path / "good.json", on_invalid="skip")
     assert good["valid"]
     other = tmp_path / "other"
     other.mkdir()
-    bad_unit = _unit(other, subject="02", prefix="sub-02", t1w=None)
+    bad_unit = valid_unit(other, subject="02", prefix="sub-02", t1w=None)
     bad = validate_subject(bad_unit, tmp_path / "bad.json", on_invalid="skip")
     assert not bad["valid"] and bad["problems"] == [{"file": "", "problem": "T1w: missing"}]
     table = summarize_validation(
@@ -75,12 +59,12 @@ def test_skip_mode_records_and_summaries(tmp_path):
 
 def test_unknown_mode_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="neither 'error' nor 'skip'"):
-        validate_subject(_unit(tmp_path), tmp_path / "r.json", on_invalid="warn")
+        validate_subject(valid_unit(tmp_path), tmp_path / "r.json", on_invalid="warn")
 
 
 def test_empty_lesion_label_of_a_unit_not_declared_healthy_is_a_warning(tmp_path):
     empty = write_nifti(tmp_path / "sub-01_T2w_dseg.nii.gz", np.zeros((6, 6, 3), np.uint8))
-    unit = _unit(tmp_path)
+    unit = valid_unit(tmp_path)
     unit["labels"]["dseg"] = str(empty)
     report = validate_subject({**unit, "healthy": False}, tmp_path / "tumour.json", on_invalid="error")
     assert report["valid"]
@@ -91,7 +75,7 @@ def test_empty_lesion_label_of_a_unit_not_declared_healthy_is_a_warning(tmp_path
     assert report["warnings"] == [{"file": str(empty), "warning": warning}]
     other = tmp_path / "other"
     other.mkdir()
-    healthy = _unit(other, subject="02", prefix="sub-02", healthy=True)
+    healthy = valid_unit(other, subject="02", prefix="sub-02", healthy=True)
     healthy["labels"]["dseg"] = str(empty)
     assert validate_subject(healthy, tmp_path / "healthy.json", on_invalid="error")["warnings"] == []
     summarize_validation(
@@ -112,7 +96,7 @@ def test_empty_lesion_label_of_a_unit_not_declared_healthy_is_a_warning(tmp_path
 
 
 def test_invalid_folders_are_listed_with_the_excluded_units(tmp_path):
-    validate_subject(_unit(tmp_path), tmp_path / "good.json", on_invalid="skip")
+    validate_subject(valid_unit(tmp_path), tmp_path / "good.json", on_invalid="skip")
     folder = {
         "subject": "sub-c-d",
         "session": "n/a",

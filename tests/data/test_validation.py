@@ -14,31 +14,15 @@ from spinetumor.data.validation import (
     validation_tables,
 )
 from tests.conftest import write_nifti
-
-
-def _unit(tmp_path, **overrides):
-    t2 = write_nifti(tmp_path / "sub-01_T2w.nii.gz", np.ones((6, 6, 3), np.float32))
-    t1 = write_nifti(tmp_path / "sub-01_T1w.nii.gz", np.ones((5, 7, 3), np.int16))
-    cord = write_nifti(tmp_path / "sub-01_T2w_seg-manual.nii.gz", np.ones((6, 6, 3), np.uint8))
-    unit = {
-        "subject": "01",
-        "session": None,
-        "prefix": "sub-01",
-        "t2w": str(t2),
-        "t1w": str(t1),
-        "labels": {"cord": str(cord)},
-        "problems": [],
-    }
-    unit.update(overrides)
-    return unit
+from tests.data.units import valid_unit
 
 
 def test_valid_unit_has_no_problem(tmp_path):
-    assert validate_unit(_unit(tmp_path)) == []
+    assert validate_unit(valid_unit(tmp_path)) == []
 
 
 def test_missing_contrast_and_missing_cord_source(tmp_path):
-    unit = _unit(tmp_path, t1w=None, labels={})
+    unit = valid_unit(tmp_path, t1w=None, labels={})
     messages = [m for _, m in validate_unit(unit)]
     assert "T1w: missing" in messages
     assert "no spinal cord mask and no centreline label found" in messages
@@ -46,7 +30,7 @@ def test_missing_contrast_and_missing_cord_source(tmp_path):
 
 
 def test_inspect_unit_reads_whether_each_lesion_label_holds_a_lesion(tmp_path):
-    unit = _unit(tmp_path)
+    unit = valid_unit(tmp_path)
     dseg = np.zeros((6, 6, 3), np.uint8)
     unit["labels"]["dseg"] = str(write_nifti(tmp_path / "dseg.nii.gz", dseg))
     dseg[2, 2, 1] = 3

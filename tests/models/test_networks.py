@@ -8,21 +8,7 @@ from monai.networks.nets import DynUNet, UNet
 
 from spinetumor.models.networks import build_network
 from spinetumor.models.spec import downsampling_factors, resolve_spec
-
-SMALL_UNET = {
-    "architecture": "unet",
-    "in_channels": 2,
-    "out_channels": 3,
-    "channels": [8, 16, 32],
-    "strides": [2, 2],
-}
-SMALL_DYNUNET = {
-    "architecture": "dynunet",
-    "in_channels": 2,
-    "out_channels": 3,
-    "depth": 2,
-    "base_filters": 8,
-}
+from tests.models.small_specs import SMALL_DYNUNET, SMALL_UNET
 
 
 @pytest.fixture(autouse=True)

@@ -5,21 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spinetumor.models.spec import check_patch_divisible, downsampling_factors, dynunet_filters, resolve_spec
-
-SMALL_UNET = {
-    "architecture": "unet",
-    "in_channels": 2,
-    "out_channels": 3,
-    "channels": [8, 16, 32],
-    "strides": [2, 2],
-}
-SMALL_DYNUNET = {
-    "architecture": "dynunet",
-    "in_channels": 2,
-    "out_channels": 3,
-    "depth": 2,
-    "base_filters": 8,
-}
+from tests.models.small_specs import SMALL_DYNUNET, SMALL_UNET
 
 
 def test_unet_defaults_are_the_stanford_network():
