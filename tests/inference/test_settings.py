@@ -68,3 +68,25 @@ def test_settings_and_crop_import_and_validate_without_torch():
         "assert 'monai' not in sys.modules and 'SimpleITK' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=SCRIPTS)
+
+
+def test_the_schema_lists_every_settable_key_with_the_settings_default():
+    import dataclasses
+
+    import yaml
+
+    from spinetumor.models.definitions import DERIVED_INFERENCE
+    from tests.conftest import REPO
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = schema["$defs"]["inference"]["properties"]
+    fields = [f for f in dataclasses.fields(InferenceSettings) if f.name not in DERIVED_INFERENCE]
+    assert list(keys) == [f.name for f in fields]
+    defaults = InferenceSettings()
+    for field in fields:
+        # `x-default`, not `default`: the validator would write it into the entry, over its preset.
+        assert "default" not in keys[field.name], field.name
+        value = getattr(defaults, field.name)
+        expected = list(value) if isinstance(value, tuple) else value
+        assert keys[field.name]["x-default"] == expected, field.name
+    assert keys["blend_mode"]["enum"] == ["constant", "gaussian"]

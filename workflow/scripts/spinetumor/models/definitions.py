@@ -51,7 +51,7 @@ __all__ = [
 _TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing", "save_probabilities")
 _STAGE_KEYS = ("network", "training")
 # Inference settings that come from the stages and the chain, never from the entry.
-_DERIVED_INFERENCE = (
+DERIVED_INFERENCE = (
     "chain",
     "stage1_contrasts",
     "contrasts",
@@ -165,7 +165,7 @@ def _check_model(name: str, model: dict[str, Any]) -> None:
         _fail(name, "the lesion stage predicts lesion classes; `cord` is the cascade's first stage")
     if not isinstance(model["inference"], Mapping) or not isinstance(model["postprocessing"], Mapping):
         _fail(name, "inference and postprocessing must be mappings")
-    derived = sorted(set(model["inference"]) & set(_DERIVED_INFERENCE))
+    derived = sorted(set(model["inference"]) & set(DERIVED_INFERENCE))
     if derived:
         _fail(name, f"inference.{derived[0]} comes from the stages and the chain; remove it")
     if not isinstance(model["save_probabilities"], bool):
