@@ -55,7 +55,7 @@ def real_pair(request: pytest.FixtureRequest) -> RealPair:
 # 16 mm-thick axial sub-unf01 slab tilted by 8 deg leaves a thin wedge of
 # overlap: that case ended 1.1 mm off (2.7 with another seed) from the
 # translation grid alone, 0.6 mm (2.2) since the rotation grid. Tilted by 10
-# deg it still ends 1.9-2.5 mm off (benchmarks/RESULTS.md).
+# deg it still ends 1.9-2.5 mm off (benchmarks/registration_capture.py).
 OFFSETS = {
     "errsm30": [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8)), ((10, -10, 10), (15, -15, 10))],
     "unf01": [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8)), ((2, -2, 10), (15, -15, 3))],
