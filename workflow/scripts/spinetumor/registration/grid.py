@@ -7,7 +7,9 @@ samples the metric on a grid of translations (``search_range_mm``,
 thin slab tilted out of its plane by 8-10 deg still ended 1-3.5 mm off at
 the cord from those starts: the best of them is then also turned on a grid
 of rotations (``search_rotation_deg``, two steps either way about each
-axis), and the best two turns join the starts.
+axis), and the best two turns join the starts (the tournament, and the
+compass search that polishes its middle-level winner, are in
+:mod:`spinetumor.registration.search`).
 """
 
 from __future__ import annotations
