@@ -7,7 +7,7 @@ samples the metric on a grid of translations (``search_range_mm``,
 thin slab tilted out of its plane by 8-10 deg still ended 1-3.5 mm off at
 the cord from those starts: the best of them is then also turned on a grid
 of rotations (``search_rotation_deg``, two steps either way about each
-axis), and the best two turns join the starts (the tournament, and the
+axis), and the best turn joins the starts (the tournament, and the
 compass search that polishes its middle-level winner, are in
 :mod:`spinetumor.registration.search`).
 """
@@ -38,7 +38,7 @@ MIN_OVERLAP = 0.8
 #: Rotation grid: this many steps either way about each axis ...
 _ROTATION_STEPS = 2
 #: ... and this many of its best turns join the starts.
-_ROTATION_STARTS = 2
+_ROTATION_STARTS = 1
 
 #: A grid point: metric value, valid samples, rigid parameters (3 angles in rad, 3 shifts in mm).
 GridPoint = tuple[float, int, tuple[float, ...]]

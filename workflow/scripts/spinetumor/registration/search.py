@@ -43,8 +43,11 @@ _RIVAL_MM = 5.0
 #: Compass search: steps as fractions of ``search_rotation_deg`` (deg), and mm of shift per deg.
 _POLISH_STEPS = (0.5, 0.25, 0.125)
 _POLISH_MM_PER_DEG = 0.5
-#: ... at most this many sweeps per step, each trying every parameter both ways.
+#: ... at most this many sweeps per step, each trying every parameter both ways, on a
+#: middle level of at most this many voxels (an evaluation walks every voxel: 4.6 ms for
+#: sub-unf01's 36,000, 137 ms for the 1,000,000 of a 512 x 512 x 16 scan's middle level).
 _POLISH_SWEEPS = 10
+_POLISH_MAX_VOXELS = 100_000
 
 #: One descent of the tournament: rigid parameters, iterations and stop conditions so far, and
 #: whether it started from a turn of the rotation grid.
@@ -128,7 +131,7 @@ def run_stage(
         runs, value, round_rival = _tournament_round(stage, pyramid, index, runs, transform, settings)
         if compared:
             rival = round_rival
-        if stage == "rigid" and settings.search_rotation_deg > 0 and index == len(pyramid) - 2:
+        if stage == "rigid" and index == len(pyramid) - 2 and _polishes(pyramid[index], settings):
             runs = [(_polish(pyramid[index], runs[0][0], transform, settings), *runs[0][1:])]
     parameters, iterations, stops, _ = runs[0]
     transform.SetParameters(parameters)
@@ -175,6 +178,11 @@ def _tournament_round(
     return [(end[2], end[3], end[4], end[5]) for end in kept], ranked[0][0], _rival(ranked)
 
 
+def _polishes(level: Level, settings: RegistrationSettings) -> bool:
+    """Whether the compass search runs on ``level``: with the rotation search, on small levels."""
+    return settings.search_rotation_deg > 0 and level.fixed.GetNumberOfPixels() <= _POLISH_MAX_VOXELS
+
+
 def _polish(
     level: Level, parameters: Sequence[float], transform: sitk.Transform, settings: RegistrationSettings
 ) -> tuple[float, ...]:
@@ -187,9 +195,11 @@ def _polish(
     any gain of the metric (regular sampling, so the comparisons are fair),
     then again with halved and quartered steps.
     """
+    start = time.perf_counter()
     best = list(parameters)
     transform.SetParameters(best)
     best_value = metric_at(level, transform, settings)
+    evaluations = 1
     for fraction in _POLISH_STEPS:
         step_deg = fraction * settings.search_rotation_deg
         steps = [math.radians(step_deg)] * 3 + [step_deg * _POLISH_MM_PER_DEG] * 3
@@ -200,10 +210,13 @@ def _polish(
                 trial[k] += sign * steps[k]
                 transform.SetParameters(trial)
                 value = metric_at(level, transform, settings)
+                evaluations += 1
                 if value < best_value - 1e-4:
                     best, best_value, improved = trial, value, True
             if not improved:
                 break
+    seconds = time.perf_counter() - start
+    logger.debug("compass search on %s: %d evaluations, %.2f s", level.fixed.GetSize(), evaluations, seconds)
     return tuple(best)
 
 

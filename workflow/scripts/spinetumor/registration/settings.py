@@ -72,10 +72,10 @@ class RegistrationSettings:
         search_step_mm: Spacing of that search grid.
         search_starts: Descents started from the best points of the grid.
         search_rotation_deg: The best of those starts is also turned by up to
-            two steps of this either way about each axis, and the best two
-            turns descend too; the winner of the middle pyramid level is
-            then polished by a compass search starting at half this step
-            (0: neither).
+            two steps of this either way about each axis, and the best turn
+            descends too; the winner of the middle pyramid level is then
+            polished by a compass search starting at half this step, when
+            that level is small (0: neither).
         seed: Seed of the random metric sampling.
         threads: Threads given to SimpleITK (1 makes runs bit-reproducible).
     """
