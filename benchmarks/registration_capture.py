@@ -5,10 +5,10 @@ The real T1w header is moved rigidly about the T1w's centre (the motions of
 the registration of the unmoved pair. The residual is the largest distance
 between the found and true transforms at the T2w cord-mask voxels ("start":
 the headers alone). "block" rows cut the T1w to a small block first (a T2w
-field of view 4.5-6 times the T1w's), their truth starting from the unmoved
+field of view 4-6 times the T1w's), their truth starting from the unmoved
 block's registration. Seconds: median optimisation time of the unmoved pair
 over ``--repeats`` runs, single-threaded. ``ok`` is whether the result passed
-its checks ("error": the old guard raised instead).
+its checks ("error": the old guard raised instead), ``flags`` the start of each reason it failed.
 
 Usage::
 
@@ -50,7 +50,9 @@ OFFSETS = [
     ((-10, 8, -6), (-12, 10, 15)),
     ((2, -2, 10), (15, -15, 3)),
 ]
-BLOCKS = {"errsm30": (30, 30, 30), "unf01": (64, 64, 16)}
+# T1w blocks: a sixth and a quarter of sub-errsm30's T2w field of view (the larger one, moved,
+# can match a vertebral level off), 4.5 times smaller than sub-unf01's.
+BLOCKS = {"errsm30": [(30, 30, 30), (42, 40, 32)], "unf01": [(64, 64, 16)]}
 BLOCK_OFFSETS = [((4, -3, 2), (3, -4, 5)), ((8, 5, -4), (6, 6, -8)), ((1, -1, 8), (5, -6, 2))]
 
 
@@ -71,7 +73,14 @@ def _row(subject, case, t2w, t1w, motion, reference, cord, settings) -> dict:
         logger.info("%s %s: %s", subject, case, exc)
         return {**row, "residual_mm": float("nan"), "ok": "error", "seconds": float("nan")}
     residual, _ = transform_error(result.transform, truth, cord)
-    return {**row, "residual_mm": residual, "ok": getattr(result, "ok", True), "seconds": result.seconds}
+    flags = "; ".join(" ".join(reason.split()[:3]) for reason in getattr(result, "failures", []))
+    return {
+        **row,
+        "residual_mm": residual,
+        "ok": getattr(result, "ok", True),
+        "seconds": result.seconds,
+        "flags": flags,
+    }
 
 
 def subject_rows(real: Path, subject: str, work: Path, settings: RegistrationSettings) -> list[dict]:
@@ -94,22 +103,20 @@ def subject_rows(real: Path, subject: str, work: Path, settings: RegistrationSet
                 settings,
             )
         )
-    moved_t1w(t1w, work / "block.nii.gz", (0, 0, 0), (0, 0, 0), BLOCKS[subject])
-    block_reference = register_t1w_to_t2w(t2w, work / "block.nii.gz", settings, subject=subject).transform
+    for block in BLOCKS[subject]:
+        rows += _block_rows(subject, t2w, t1w, block, cord, work, settings)
+    return rows
+
+
+def _block_rows(subject, t2w, t1w, block, cord, work: Path, settings: RegistrationSettings) -> list[dict]:
+    """The T1w cut to ``block`` (mm), moved by each of BLOCK_OFFSETS; truth from the unmoved block."""
+    moved_t1w(t1w, work / "block.nii.gz", (0, 0, 0), (0, 0, 0), block)
+    reference = register_t1w_to_t2w(t2w, work / "block.nii.gz", settings, subject=subject).transform
+    rows = []
     for rotation, translation in BLOCK_OFFSETS:
-        motion = moved_t1w(t1w, work / "moved.nii.gz", rotation, translation, BLOCKS[subject])
-        rows.append(
-            _row(
-                subject,
-                f"block {BLOCKS[subject]}: {rotation} deg {translation} mm",
-                t2w,
-                work / "moved.nii.gz",
-                motion,
-                block_reference,
-                cord,
-                settings,
-            )
-        )
+        motion = moved_t1w(t1w, work / "moved.nii.gz", rotation, translation, block)
+        case = f"block {block}: {rotation} deg {translation} mm"
+        rows.append(_row(subject, case, t2w, work / "moved.nii.gz", motion, reference, cord, settings))
     return rows
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
-from spinetumor.registration.checks import scaling_change, stage_objection
+from spinetumor.registration.checks import _rival_failure, scaling_change, shared_fraction, stage_objection
 from spinetumor.registration.register import register_t1w_to_t2w
 from spinetumor.registration.search import StageInfo
 from spinetumor.registration.settings import RegistrationSettings
@@ -31,6 +31,27 @@ def test_scaling_change_is_the_largest_stretch_or_shrink() -> None:
     affine.SetMatrix((1.1, 0, 0, 0, 0.95, 0, 0, 0, 1.0))
     assert scaling_change(affine, (10.0, -5.0, 3.0)) == pytest.approx(0.1)
     assert scaling_change(rigid_lps((10.0, 0.0, 5.0), (3.0, 0.0, 0.0)), (0.0, 0.0, 0.0)) < 1e-9
+
+
+def test_shared_fraction_is_of_the_smaller_field_of_view() -> None:
+    moved = sitk.Image(10, 10, 4, sitk.sitkUInt8)  # a 10 x 10 x 8 mm slab of 2 mm slices
+    moved.SetSpacing((1.0, 1.0, 2.0))
+    moved[:, :, :1] = 1  # the T1w covers 2 of its 8 mm
+    big = sitk.Image(20, 20, 20, sitk.sitkFloat32)
+    assert shared_fraction(moved, big) == pytest.approx(0.25)
+    small = sitk.Image(5, 5, 2, sitk.sitkFloat32)
+    small.SetSpacing((2.0, 2.0, 2.0))  # 400 mm^3, smaller than the 800 mm^3 slab: half of it shared
+    assert shared_fraction(moved, small) == pytest.approx(0.5)
+
+
+def test_a_rival_match_nearly_as_good_is_flagged() -> None:
+    settings = RegistrationSettings(min_rival_contrast=0.1)
+    close = StageInfo("rigid", -0.3, (1,), ("",), 0.1, True, 21.0, 0.05)
+    assert "ambiguous match: the rigid search found a second match 21 mm away" in _rival_failure(
+        close, settings
+    )
+    assert _rival_failure(StageInfo("rigid", -0.3, (1,), ("",), 0.1, True, 21.0, 0.2), settings) == ""
+    assert _rival_failure(StageInfo("affine", -0.3, (1,), ("",), 0.1), settings) == ""
 
 
 def test_a_later_stage_is_refused_when_worse_or_scaling_too_much() -> None:

@@ -36,3 +36,13 @@ def test_the_schema_defaults_are_the_settings_defaults() -> None:
         assert getattr(code, key) == (tuple(default) if isinstance(default, list) else default), key
     # Every failure check and the search can be set from the config.
     assert {"search_range_mm", "max_displacement_mm", "min_overlap", "min_mutual_information"} <= set(keys)
+
+
+def test_the_new_checks_and_the_rotation_search_are_validated() -> None:
+    with pytest.raises(ValueError, match="min_shared_fraction"):
+        RegistrationSettings(min_shared_fraction=1.5)
+    with pytest.raises(ValueError, match="min_rival_contrast"):
+        RegistrationSettings(min_rival_contrast=-0.1)
+    with pytest.raises(ValueError, match="search_rotation_deg"):
+        RegistrationSettings(search_rotation_deg=-4.0)
+    assert RegistrationSettings.from_config({"search_rotation_deg": 0}).search_rotation_deg == 0.0

@@ -5,8 +5,9 @@ an affine transform and a cross-correlation metric (ANTs CC, through SCT's
 ``sct_register_multimodal``). This module does the same with SimpleITK, with
 the image-similarity metric configurable (:mod:`spinetumor.registration.metric`).
 
-The rigid stage starts from the headers' alignment with a search of
-translations and a tournament of descents (:mod:`spinetumor.registration.search`),
+The rigid stage starts from the headers' alignment with grids of
+translations and rotations (:mod:`spinetumor.registration.grid`) and a
+tournament of descents (:mod:`spinetumor.registration.search`),
 over an image pyramid built per axis (:mod:`spinetumor.registration.pyramid`).
 Rotations are about the centre of the part of the T2w that the T1w covers,
 and the metric samples only the T2w that the T1w can come to cover: a T2w
@@ -17,9 +18,10 @@ An affine stage that ends with a worse metric than the rigid stage, or
 scales the image by more than ``max_scaling_change``, is discarded for the
 rigid result (thin slabs leave the affine poorly constrained). The final
 result is then checked (:func:`spinetumor.registration.checks.failure_reasons`):
-too large a motion, too little overlap kept, too little mutual information,
-or a flat metric around the result. A result failing a check is returned
-with the reasons, not raised.
+too large a motion, too little overlap kept, too little anatomy shared, too
+little mutual information, a flat metric around the result, or a rival
+match nearly as good (ambiguous). A result failing a check is returned with
+the reasons, not raised.
 
 Transforms follow ITK: they map points of the fixed (T2w) physical space to
 the moving (T1w) physical space, in ITK's LPS millimetres.
@@ -180,7 +182,7 @@ def _optimise(
             transform = candidate
         stages.append(info)
     assert transform is not None  # settings guarantee at least one stage
-    failures = failure_reasons(check_level(pyramid), moving, transform, settings)
+    failures = failure_reasons(check_level(pyramid), moving, transform, settings, stages)
     for reason in failures:
         logger.warning("%s: REGISTRATION FAILED: %s", describe, reason)
     return transform, stages, failures

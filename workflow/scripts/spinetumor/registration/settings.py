@@ -50,11 +50,19 @@ class RegistrationSettings:
         max_rotation_deg: ... or turns it by more than this.
         min_overlap: Registration fails when it keeps less than this
             fraction of the T2w voxels that the headers put inside the T1w.
+        min_shared_fraction: Registration fails when the two images, as it
+            aligns them, share less than this fraction of the smaller field
+            of view: too little common anatomy to trust (a thin slab
+            shifted through its thickness).
         min_peak_contrast: Registration fails when shifting its result by
             3 mm along each axis worsens the metric by less than this
             fraction on average: a flat metric means no anatomy matched.
         min_mutual_information: With ``mattes``, registration fails when the
             final mutual information (nats) is under this.
+        min_rival_contrast: Registration fails when the rigid search ends
+            a descent 5 mm or more from the result whose metric is within
+            this fraction of the result's: the match is ambiguous (one
+            vertebral level off, say).
         ignore_fixed_zeros: Leave the T2w's zero filling (blocks of exact
             zeros outside the acquired field of view, as in cropped or
             reformatted scans) out of the metric: it has no counterpart in
@@ -63,6 +71,11 @@ class RegistrationSettings:
             this far from the header alignment (0: no search).
         search_step_mm: Spacing of that search grid.
         search_starts: Descents started from the best points of the grid.
+        search_rotation_deg: The best of those starts is also turned by up to
+            two steps of this either way about each axis, and the best turn
+            descends too; the winner of the middle pyramid level is then
+            polished by a compass search starting at half this step, when
+            that level is small (0: neither).
         seed: Seed of the random metric sampling.
         threads: Threads given to SimpleITK (1 makes runs bit-reproducible).
     """
@@ -81,12 +94,15 @@ class RegistrationSettings:
     max_displacement_mm: float = 30.0
     max_rotation_deg: float = 20.0
     min_overlap: float = 0.25
+    min_shared_fraction: float = 0.5
     min_peak_contrast: float = 0.05
     min_mutual_information: float = 0.04
+    min_rival_contrast: float = 0.1
     ignore_fixed_zeros: bool = True
     search_range_mm: float = 20.0
     search_step_mm: float = 5.0
     search_starts: int = 4
+    search_rotation_deg: float = 4.0
     seed: int = 0
     threads: int = 1
 
@@ -119,13 +135,15 @@ class RegistrationSettings:
             if not getattr(self, name) > 0:
                 raise ValueError(f"registration {name} must be positive, got {getattr(self, name)}")
         if (
-            self.search_range_mm < 0
+            min(self.search_range_mm, self.search_rotation_deg) < 0
             or not 0 <= self.min_overlap <= 1
-            or min(self.min_peak_contrast, self.min_mutual_information) < 0
+            or not 0 <= self.min_shared_fraction <= 1
+            or min(self.min_peak_contrast, self.min_mutual_information, self.min_rival_contrast) < 0
         ):
             raise ValueError(
-                "registration search_range_mm, min_overlap, min_peak_contrast and min_mutual_information "
-                "must be >= 0 (min_overlap <= 1)"
+                "registration search_range_mm, search_rotation_deg, min_overlap, min_shared_fraction, "
+                "min_peak_contrast, min_mutual_information and min_rival_contrast must be >= 0 "
+                "(min_overlap and min_shared_fraction <= 1)"
             )
         if self.mattes_bins < 4 or self.cc_radius < 1:
             raise ValueError("registration mattes_bins must be >= 4 and cc_radius >= 1")
