@@ -207,9 +207,19 @@ def test_model_figures_show_best_median_and_worst_case(tmp_path, monkeypatch, pe
         }
         for split in (0, 1)
     }
-    logs = {"split-0 lesion": tmp_path / "log0.tsv", "split-1 lesion": tmp_path / "log1.tsv"}
+    runs = {}
+    for split in (0, 1):
+        runs[f"split-{split} lesion"] = {
+            "epoch": [1, 2],
+            "train_loss": [0.9, 0.5 + split],
+            "val_loss": [None, 0.7],
+        }
+        (tmp_path / f"summary{split}.json").write_text(
+            json.dumps({"best_epoch": 2, "curves": runs[f"split-{split} lesion"]})
+        )
+    summaries = {f"split-{split} lesion": tmp_path / f"summary{split}.json" for split in (0, 1)}
     outs = {name: tmp_path / name for name in ("overlay_png", "overlay_pdf", "curves_png", "curves_pdf")}
-    jobs.model_figures(per_case_tsv, "A", images, logs, outs)
+    jobs.model_figures(per_case_tsv, "A", images, summaries, outs)
     ((cases, png, pdf, _),) = shown
     assert cases == [
         {"title": "best: s4, split 1, Dice 0.90", "t2w": "1/s4_T2w.nii.gz"},
@@ -217,7 +227,11 @@ def test_model_figures_show_best_median_and_worst_case(tmp_path, monkeypatch, pe
         {"title": "worst: s3, split 0, Dice 0.40", "t2w": "0/s3_T2w.nii.gz"},
     ]
     assert (png, pdf) == (outs["overlay_png"], outs["overlay_pdf"])
-    assert curves == [(logs, outs["curves_png"], outs["curves_pdf"], {})]
+    # Each run's curves are those its training summary carries, under the run's name.
+    assert curves == [(runs, outs["curves_png"], outs["curves_pdf"], {})]
+    (tmp_path / "summary1.json").write_text(json.dumps({"best_epoch": 2}))
+    with pytest.raises(ValueError, match="training curves split-1 lesion: .*summary1.json has no curves"):
+        jobs.model_figures(per_case_tsv, "A", images, summaries, outs)
 
 
 def test_registration_figure_tiles_the_first_units_by_name(tmp_path, monkeypatch, caplog):

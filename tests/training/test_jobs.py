@@ -112,6 +112,11 @@ def test_rerun_resumes_the_same_run_and_restarts_a_changed_one(study, tmp_path):
     # The same run again (a rerun after a kill): it resumes, and here nothing is left to do.
     again = _train(study, model, "cord", out)
     assert again["epochs_this_job"] == 0 and again["last_epoch"] == 2
+    # Its summary still carries every epoch's curves (those of the first job too), as the log has them.
+    log = pd.read_csv(out / "cord" / layout.TRAINING_LOG, sep="\t")
+    assert again["curves"]["epoch"] == [1, 2] == log["epoch"].tolist()
+    for column in ("train_loss", "val_loss", "val_dice_mean"):
+        assert again["curves"][column] == log[column].tolist(), column
     # Another learning rate is another run: it starts afresh rather than resuming.
     changed = _train(study, _with_cord_training(model, lr=0.005), "cord", out)
     assert changed["epochs_this_job"] == 2 and changed["last_epoch"] == 2

@@ -98,19 +98,16 @@ def model_image_files(wildcards):
     return [f for per_split in model_images(wildcards).values() for files in per_split.values() for f in files.values()]
 
 
-def training_logs(wildcards):
-    """Curve name -> training log of every stage and split of the model (written beside `model.pt`)."""
+def training_summaries(wildcards):
+    """Curve name (``split-K STAGE``) -> the training summary of every stage and split of the model,
+    which carries the run's curves (its `training_log.tsv` is resume state, not an output)."""
     model = model_of(wildcards)
     splits = sorted(set(split_table()["split"]))
     return {
-        f"split-{k} {stage}": str(Path(MODEL_DIR.format(model=wildcards.model, split=k, stage=stage)) / st_layout.TRAINING_LOG)
+        f"split-{k} {stage}": MODEL_SUMMARY.format(model=wildcards.model, split=k, stage=stage)
         for k in splits
         for stage in st_models.model_stages(model)
     }
-
-
-def training_summaries(wildcards):
-    return [str(Path(log).parent / st_layout.TRAINING_SUMMARY) for log in training_logs(wildcards).values()]
 
 
 def registration_qcs(wildcards):

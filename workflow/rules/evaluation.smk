@@ -139,7 +139,7 @@ rule model_figures:
     input:
         per_case=PER_CASE,
         images=model_image_files,
-        summaries=training_summaries,
+        summaries=lambda wildcards: list(training_summaries(wildcards).values()),
     output:
         overlay_png=report(f"{FIGURES}/{{model}}_overlays.png", caption="../report/overlays.rst",
                            category="Models", subcategory="{model}"),
@@ -149,7 +149,7 @@ rule model_figures:
         curves_pdf=f"{FIGURES}/{{model}}_training_curves.pdf",
     params:
         images=model_images,
-        logs=training_logs,
+        curve_names=lambda wildcards: list(training_summaries(wildcards)),
     log:
         f"{LOGS}/evaluation/{{model}}_figures.log",
     benchmark:

@@ -9,6 +9,6 @@ smk.run(
     snakemake.input.per_case,
     snakemake.wildcards.model,
     snakemake.params.images,
-    snakemake.params.logs,
+    dict(zip(snakemake.params.curve_names, snakemake.input.summaries, strict=True)),
     dict(snakemake.output.items()),
 )

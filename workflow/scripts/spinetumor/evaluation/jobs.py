@@ -173,7 +173,7 @@ def model_figures(
     per_case_tsv: PathLike,
     model: str,
     images: Mapping[str, Mapping[str, Mapping[str, PathLike]]],
-    logs: Mapping[str, PathLike],
+    summaries: Mapping[str, PathLike],
     outs: Mapping[str, PathLike],
 ) -> None:
     """A model's overlays (best, median and worst whole-tumour Dice) and training curves.
@@ -182,7 +182,8 @@ def model_figures(
         per_case_tsv: The per-case table.
         model: The model.
         images: ``split -> subject -> {t2w, t1w, truth, pred}`` for its test cases.
-        logs: Curve name (``split-K STAGE``) to ``training_log.tsv``.
+        summaries: Curve name (``split-K STAGE``) to that run's training
+            summary, whose ``curves`` are drawn.
         outs: ``overlay_png``, ``overlay_pdf``, ``curves_png``, ``curves_pdf``.
     """
     per_case = read_tsv(per_case_tsv)
@@ -195,7 +196,21 @@ def model_figures(
     if not cases:
         raise ValueError(f"model {model!r}: no test case with a whole-tumour Dice to show")
     overlays.overlays(cases, outs["overlay_png"], outs["overlay_pdf"])
-    qc_figures.training_curves(logs, outs["curves_png"], outs["curves_pdf"])
+    qc_figures.training_curves(
+        {name: _curves(name, path) for name, path in summaries.items()},
+        outs["curves_png"],
+        outs["curves_pdf"],
+    )
+
+
+def _curves(name: str, summary: PathLike) -> Mapping[str, Any]:
+    """The ``curves`` of a training summary (named in the error when they are missing)."""
+    curves = json.loads(Path(summary).read_text()).get("curves")
+    if curves is None:
+        raise ValueError(
+            f"training curves {name}: {summary} has no curves (written before they were added: rerun it)"
+        )
+    return curves
 
 
 def registration_figure(

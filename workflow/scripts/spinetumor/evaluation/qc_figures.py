@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,36 +12,37 @@ import seaborn as sns
 from PIL import Image
 
 from spinetumor.evaluation.figures import PathLike, new_figure, save_figure
-from spinetumor.evaluation.metrics import NA
+from spinetumor.training.log import CURVE_COLUMNS
 
 __all__ = ["LOG_COLUMNS", "training_curves", "registration_mosaic"]
 
-#: Columns a training log must have for :func:`training_curves`.
-LOG_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_dice_mean")
+#: Columns a run's curves must have for :func:`training_curves`.
+LOG_COLUMNS: tuple[str, ...] = CURVE_COLUMNS
 
 
-def _read_log(name: str, path: PathLike) -> pd.DataFrame:
-    """A ``training_log.tsv`` with ``n/a`` as NaN.
+def _curve_table(name: str, curves: Mapping[str, Sequence[float | None]]) -> pd.DataFrame:
+    """One run's curves (``column -> values``, None for no value) as a float table.
 
     Raises:
-        FileNotFoundError: missing file (named with the log's name).
         ValueError: a needed column is missing.
     """
-    if not Path(path).exists():
-        raise FileNotFoundError(f"training log {name}: {path}: file not found")
-    log = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[NA])
-    missing = [column for column in LOG_COLUMNS if column not in log.columns]
+    missing = [column for column in LOG_COLUMNS if column not in curves]
     if missing:
-        raise ValueError(f"training log {name}: {path}: missing columns {', '.join(missing)}")
-    return log.astype({column: float for column in LOG_COLUMNS})
+        raise ValueError(f"training curves {name}: missing columns {', '.join(missing)}")
+    return pd.DataFrame(
+        {column: [np.nan if v is None else v for v in curves[column]] for column in LOG_COLUMNS}
+    )
 
 
-def training_curves(logs: Mapping[str, PathLike], out_png: PathLike, out_pdf: PathLike) -> tuple[Path, Path]:
+def training_curves(
+    curves: Mapping[str, Mapping[str, Sequence[float | None]]], out_png: PathLike, out_pdf: PathLike
+) -> tuple[Path, Path]:
     """Loss (train solid, validation dashed) and validation mean Dice against epoch.
 
     Args:
-        logs: Name (e.g. ``"split-0 cord"``) -> ``training_log.tsv`` path; one
-            colour per log.
+        curves: Name (e.g. ``"split-0 cord"``) -> that run's curves, ``column ->
+            values`` for :data:`LOG_COLUMNS` (a training summary's ``curves``);
+            one colour per run.
         out_png: PNG destination.
         out_pdf: PDF destination.
 
@@ -49,12 +50,11 @@ def training_curves(logs: Mapping[str, PathLike], out_png: PathLike, out_pdf: Pa
         ``(out_png, out_pdf)``.
 
     Raises:
-        ValueError: no log, or a log lacks a column.
-        FileNotFoundError: a log does not exist.
+        ValueError: no run, or a run lacks a column.
     """
-    if not logs:
-        raise ValueError("training curves: no training log given")
-    tables = {name: _read_log(name, path) for name, path in logs.items()}
+    if not curves:
+        raise ValueError("training curves: no training run given")
+    tables = {name: _curve_table(name, run) for name, run in curves.items()}
     colours = sns.color_palette(n_colors=len(tables))
     fig = new_figure(10, 3.8)
     loss_ax, dice_ax = fig.subplots(1, 2)

@@ -45,6 +45,7 @@ from spinetumor.layout import (
     CHECKPOINT_LAST,
     CROP_BOXES,
     PREPROC_IMAGE_KINDS,
+    TRAINING_LOG,
     preprocessed_file,
     preprocessed_prefix,
 )
@@ -54,6 +55,7 @@ from spinetumor.smk import check_declared
 from spinetumor.training.crops import crop_boxes
 from spinetumor.training.data import SubjectRecord, record_from_prefix
 from spinetumor.training.fingerprint import resume_allowed, run_fingerprint
+from spinetumor.training.log import read_curves
 from spinetumor.training.loop import train
 from spinetumor.training.roles import check_split_units, cord_source_roles
 from spinetumor.training.settings import TrainingSettings
@@ -265,6 +267,8 @@ def _fit(
         "seconds_this_job": round(time.perf_counter() - started, 2),
         "model_file": out_model.name,
         "from_checkpoint": source.name,
+        # Every epoch's losses and validation Dice (also those before a resume), for the figures.
+        "curves": read_curves(run_dir / TRAINING_LOG),
         **(summary_extra or {}),
     }
     write_json(summary, out_summary)

@@ -13,7 +13,18 @@ import pandas as pd
 from spinetumor.io import atomic_path
 from spinetumor.layout import TRAINING_LOG
 
-__all__ = ["TRAINING_LOG", "append_log", "log_columns", "log_epoch", "truncate_log"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "TRAINING_LOG",
+    "append_log",
+    "log_columns",
+    "log_epoch",
+    "read_curves",
+    "truncate_log",
+]
+
+#: The columns of the log that the training summary carries as curves (for the figures).
+CURVE_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_dice_mean")
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +57,15 @@ def append_log(path: Path, columns: Sequence[str], row: Mapping[str, Any]) -> No
         if new:
             handle.write("\t".join(columns) + "\n")
         handle.write("\t".join(_format(row.get(c)) for c in columns) + "\n")
+
+
+def read_curves(path: Path) -> dict[str, list[float | None]]:
+    """The :data:`CURVE_COLUMNS` of a training log, one list per column (None where ``n/a``)."""
+    table = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a"])
+    return {
+        column: [None if math.isnan(v) else v for v in table[column].astype(float).tolist()]
+        for column in CURVE_COLUMNS
+    }
 
 
 def truncate_log(path: Path, columns: Sequence[str], last_epoch: int) -> None:
