@@ -50,6 +50,7 @@ __all__ = [
     "preprocessed_dir",
     "preprocessed_prefix",
     "preprocessed_file",
+    "prefix_files",
     "unit_files",
     "model_run_dir",
     "cord_source_run_dir",
@@ -149,11 +150,16 @@ def preprocessed_file(file_prefix: str | os.PathLike[str], kind: str) -> str:
     return f"{prefix[: -len(PREPROC_DESC)]}_{PREPROC_KINDS[kind]}"
 
 
+def prefix_files(prefix: str, kinds: Sequence[str] = PREPROC_IMAGE_KINDS) -> list[str]:
+    """The preprocessed files of ``kinds`` of one unit, from its file prefix."""
+    return [preprocessed_file(prefix, kind) for kind in kinds]
+
+
 def unit_files(
     chain_dir: str | os.PathLike[str], units: Sequence[str], kinds: Sequence[str] = PREPROC_IMAGE_KINDS
 ) -> list[str]:
     """The preprocessed files of ``kinds`` of each unit, unit by unit."""
-    return [preprocessed_file(preprocessed_prefix(chain_dir, u), kind) for u in units for kind in kinds]
+    return [f for u in units for f in prefix_files(preprocessed_prefix(chain_dir, u), kinds)]
 
 
 def model_run_dir(results_dir: str | os.PathLike[str], model: str, split: int | str, stage: str) -> str:

@@ -44,9 +44,8 @@ from spinetumor.layout import (
     CHECKPOINT_BEST,
     CHECKPOINT_LAST,
     CROP_BOXES,
-    PREPROC_IMAGE_KINDS,
     TRAINING_LOG,
-    preprocessed_file,
+    prefix_files,
     preprocessed_prefix,
 )
 from spinetumor.models.definitions import model_stages, network_config, training_config
@@ -70,10 +69,6 @@ Box = tuple[tuple[int, ...], tuple[int, ...]]
 def _prefixes(chain_dir: str | os.PathLike[str], units: Sequence[str]) -> dict[str, str]:
     """Unit id to its preprocessed file prefix, in the order given."""
     return {unit: preprocessed_prefix(chain_dir, unit) for unit in units}
-
-
-def _unit_files(prefix: str) -> list[str]:
-    return [preprocessed_file(prefix, kind) for kind in PREPROC_IMAGE_KINDS]
 
 
 def _check_cord_targets(
@@ -169,7 +164,7 @@ def train_stage(
     check_split_units(splits_tsv, split, train_units, val_units)
     _check_cord_targets(stage, split, [*train_units, *val_units], predicted_cords)
     train_prefixes, val_prefixes = _prefixes(chain_dir, train_units), _prefixes(chain_dir, val_units)
-    files = [f for p in (*train_prefixes.values(), *val_prefixes.values()) for f in _unit_files(p)]
+    files = [f for p in (*train_prefixes.values(), *val_prefixes.values()) for f in prefix_files(p)]
     check_declared(files, declared_inputs)
     with torch_threads(threads):
         out_model = Path(out_model)
@@ -239,7 +234,7 @@ def _fit(
         settings = TrainingSettings.from_config(training_config(model, stage))
     except ValueError as exc:
         raise ValueError(f"model {model['name']!r}, stage {stage}: {exc}") from exc
-    files = [f for prefix in (*train_units.values(), *val_units.values()) for f in _unit_files(prefix)]
+    files = [f for prefix in (*train_units.values(), *val_units.values()) for f in prefix_files(prefix)]
     fingerprint = run_fingerprint(description, [*files, *extra_files])
     result = train(
         _records(train_units, boxes),
@@ -367,7 +362,9 @@ def train_cord_source(
         )
     roles = cord_source_roles(sorted(units), val_fraction, seed)
     train_prefixes, val_prefixes = _prefixes(chain_dir, roles["train"]), _prefixes(chain_dir, roles["val"])
-    check_declared([f for p in _prefixes(chain_dir, units).values() for f in _unit_files(p)], declared_inputs)
+    check_declared(
+        [f for p in _prefixes(chain_dir, units).values() for f in prefix_files(p)], declared_inputs
+    )
     with torch_threads(threads):
         description = {
             "model": model,
