@@ -5,7 +5,7 @@ The real T1w header is moved rigidly about the T1w's centre (the motions of
 the registration of the unmoved pair. The residual is the largest distance
 between the found and true transforms at the T2w cord-mask voxels ("start":
 the headers alone). "block" rows cut the T1w to a small block first (a T2w
-field of view 4-6 times the T1w's), their truth starting from the unmoved
+field of view 3-6 times the T1w's), their truth starting from the unmoved
 block's registration. Seconds: median optimisation time of the unmoved pair
 over ``--repeats`` runs, single-threaded. ``ok`` is whether the result passed
 its checks ("error": the old guard raised instead), ``flags`` the start of each reason it failed.

@@ -14,7 +14,7 @@ def test_starts_are_the_best_grid_points_in_different_basins() -> None:
         (-0.20, 900, (0, 0, 0, 0.0, -10.0, 0.0)),
         (-0.10, 1000, (0, 0, 0, 10.0, 10.0, 0.0)),
     ]
-    starts = distinct_best(grid, 2, slice(3, 6), 10.0)
+    starts = distinct_best(grid, 2, [0.0] * 3 + [10.0] * 3)
     assert [tuple(s[3:]) for s in starts] == [(0.0, 0.0, 0.0), (0.0, -10.0, 0.0)]
 
 
@@ -25,5 +25,5 @@ def test_rotation_starts_differ_in_their_angles() -> None:
         (-0.39, 1000, (step, 0.0, 0.0, 1.0, 2.0, 3.0)),  # one step away: the same basin
         (-0.35, 1000, (0.0, -2 * step, step, 1.0, 2.0, 3.0)),
     ]
-    starts = distinct_best(grid, 2, slice(0, 3), 2 * step)
+    starts = distinct_best(grid, 2, [2 * step] * 3 + [0.0] * 3)
     assert [tuple(s[:3]) for s in starts] == [(0.0, 0.0, 0.0), (0.0, -2 * step, step)]

@@ -1,11 +1,18 @@
-"""Tests of spinetumor.registration.pyramid: per-axis binning, zero filling, the metric's footprint."""
+"""Tests of spinetumor.registration.pyramid: per-axis binning, zero filling, the footprint, levels kept."""
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
 
-from spinetumor.registration.pyramid import _level_shrink, _not_zero_filling, footprint, overlap_centre
+from spinetumor.registration.pyramid import (
+    _level_shrink,
+    _not_zero_filling,
+    build_pyramid,
+    footprint,
+    overlap_centre,
+)
+from spinetumor.registration.settings import RegistrationSettings
 
 
 def _image(array_zyx: np.ndarray, spacing: tuple[float, float, float]) -> sitk.Image:
@@ -42,3 +49,18 @@ def test_footprint_is_the_moving_field_of_view_widened_by_the_margin() -> None:
     widened = np.flatnonzero(sitk.GetArrayFromImage(footprint(moving, grid, 5.0))[0, 0])
     assert (widened.min(), widened.max()) == (35, 64)
     assert overlap_centre(grid, moving)[0] == 49.5
+
+
+def test_levels_too_coarse_to_hold_a_small_t1w_are_dropped() -> None:
+    # A 60 mm T2w and a T1w block of 24 mm (14,000 mm^3): 216 voxels of
+    # 4 mm, too few to tell a vertebral level from the next; 1,728 of 2 mm.
+    rng = np.random.default_rng(0)
+    fixed = _image(rng.uniform(1, 2, (60, 60, 60)), (1.0, 1.0, 1.0))
+    block = _image(rng.uniform(1, 2, (24, 24, 24)), (1.0, 1.0, 1.0))
+    block.SetOrigin((18.0, 18.0, 18.0))
+    settings = RegistrationSettings()
+    assert settings.shrink_factors == (4, 2, 1)
+    levels = build_pyramid(fixed, block, settings)
+    assert [level.fixed.GetSize() for level in levels] == [(30, 30, 30), (60, 60, 60)]
+    whole = build_pyramid(fixed, _image(rng.uniform(1, 2, (60, 60, 60)), (1.0, 1.0, 1.0)), settings)
+    assert [level.fixed.GetSize()[0] for level in whole] == [15, 30, 60]

@@ -127,7 +127,8 @@ def _overlap_failures(
     failures = []
     moved = sitk.Resample(footprint(moving, moving, 0.0), region, transform, sitk.sitkNearestNeighbor, 0)
     before = float(sitk.GetArrayViewFromImage(region).sum())
-    kept = float(sitk.GetArrayViewFromImage(sitk.And(moved, region)).sum()) / max(before, 1.0)
+    both = sitk.And(moved, region)  # bound: a view does not keep its image alive
+    kept = float(sitk.GetArrayViewFromImage(both).sum()) / max(before, 1.0)
     if kept < settings.min_overlap:
         failures.append(
             f"keeps {100 * kept:.0f} % of the overlap the headers give "

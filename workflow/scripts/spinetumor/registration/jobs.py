@@ -161,6 +161,7 @@ def _summary(result: RegistrationResult, settings: RegistrationSettings, subject
         "subject": subject,
         "registration_ok": result.ok,
         "failure_reasons": list(result.failures),
+        "joint_search": result.joint_search,
         "metric": result.metric,
         "final_metric_value": result.metric_value,
         "seconds": round(result.seconds, 3),

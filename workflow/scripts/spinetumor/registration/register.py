@@ -20,8 +20,9 @@ rigid result (thin slabs leave the affine poorly constrained). The final
 result is then checked (:func:`spinetumor.registration.checks.failure_reasons`):
 too large a motion, too little overlap kept, too little anatomy shared, too
 little mutual information, a flat metric around the result, or a rival
-match nearly as good (ambiguous). A result failing a check is returned with
-the reasons, not raised.
+match nearly as good (ambiguous). A result failing a check is searched
+again with shifts and turns together (slower), and kept if that passes;
+otherwise it is returned with the reasons, not raised.
 
 Transforms follow ITK: they map points of the fixed (T2w) physical space to
 the moving (T1w) physical space, in ITK's LPS millimetres.
@@ -71,6 +72,8 @@ class RegistrationResult:
         stages: One :class:`StageInfo` per stage.
         failures: Why the result failed the checks (empty when it passed):
             the transform and image are still returned, for the QC figure.
+        joint_search: The result is the second search's, of shifts and
+            turns together (the first failed its checks).
     """
 
     transform: sitk.Transform
@@ -80,6 +83,7 @@ class RegistrationResult:
     seconds: float
     stages: list[StageInfo] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    joint_search: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,7 +119,14 @@ def register_t1w_to_t2w(
     with sitk_threads(settings.threads):
         start = time.perf_counter()
         transform, stages, failures = _optimise(fixed, moving, settings, describe)
+        joint = False
+        if failures and settings.search_range_mm > 0 and settings.search_rotation_deg > 0:
+            (transform, stages, failures), joint = _widened(
+                fixed, moving, settings, describe, (transform, stages, failures)
+            )
         seconds = time.perf_counter() - start
+        for reason in failures:
+            logger.warning("%s: REGISTRATION FAILED: %s", describe, reason)
         resampled = resample_onto(moving, fixed, transform)
 
     metric_value = [s.metric_value for s in stages if s.accepted][-1]
@@ -134,12 +145,39 @@ def register_t1w_to_t2w(
         seconds=seconds,
         stages=stages,
         failures=failures,
+        joint_search=joint,
     )
 
 
+_Outcome = tuple[sitk.Transform, list[StageInfo], list[str]]
+
+
+def _widened(
+    fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings, describe: str, first: _Outcome
+) -> tuple[_Outcome, bool]:
+    """Search again with translations and rotations together; keep that result if it passes.
+
+    Returns:
+        The outcome kept, and whether it is the second search's.
+
+    The first search turns only its best shift; a slab tilted and moved
+    through its thickness needs both at once (:func:`run_stage`'s
+    ``joint``), which costs about 5 s more, so it is the second attempt.
+    When both fail, the first result and its reasons stand.
+    """
+    logger.info(
+        "%s: the result failed its checks (%s); searching shifts and turns together", describe, first[2]
+    )
+    second = _optimise(fixed, moving, settings, describe, joint=True)
+    if second[2]:
+        logger.info("%s: the joint search failed too (%s)", describe, second[2])
+        return first, False
+    return second, True
+
+
 def _optimise(
-    fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings, describe: str
-) -> tuple[sitk.Transform, list[StageInfo], list[str]]:
+    fixed: sitk.Image, moving: sitk.Image, settings: RegistrationSettings, describe: str, joint: bool = False
+) -> _Outcome:
     """Run every stage, keeping a stage's result only when it passes the sanity checks.
 
     Args:
@@ -147,6 +185,7 @@ def _optimise(
         moving: T1w image.
         settings: Registration settings.
         describe: "sub-X: registration of A onto B", the start of error messages.
+        joint: Search the rigid stage's shifts and turns together.
 
     Returns:
         The final transform, one :class:`StageInfo` per stage, and the
@@ -163,8 +202,14 @@ def _optimise(
     for stage in settings.stages:
         candidate = initial_transform(stage, centre, transform)
         try:
-            info = run_stage(stage, pyramid, moving, candidate, settings)
+            info = run_stage(stage, pyramid, moving, candidate, settings, joint)
         except RuntimeError as exc:
+            if transform is not None and "outside" in str(exc):  # a later stage slid off: reject it
+                logger.warning(
+                    "%s: %s stage lost the overlap, keeping the %s result", describe, stage, stages[-1].stage
+                )
+                stages.append(StageInfo(stage, None, (), (), 0.0, accepted=False))
+                continue
             raise ValueError(f"{describe} failed in the {stage} stage: {last_line(exc)}") from exc
         objection = (
             stage_objection(candidate, info, stages, fixed, settings) if transform is not None else None
@@ -183,6 +228,4 @@ def _optimise(
         stages.append(info)
     assert transform is not None  # settings guarantee at least one stage
     failures = failure_reasons(check_level(pyramid), moving, transform, settings, stages)
-    for reason in failures:
-        logger.warning("%s: REGISTRATION FAILED: %s", describe, reason)
     return transform, stages, failures

@@ -28,6 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from spinetumor.registration.grid import MIN_OVERLAP, search_starts
+from spinetumor.registration.images import last_line
 from spinetumor.registration.metric import level_method, metric_at
 from spinetumor.registration.pyramid import Level, check_level
 from spinetumor.registration.settings import RegistrationSettings
@@ -60,7 +61,8 @@ class StageInfo:
 
     Attributes:
         stage: ``"rigid"`` or ``"affine"``.
-        metric_value: Metric at the end of the finest level (lower is better).
+        metric_value: Metric at the end of the finest level (lower is better);
+            None for a stage that lost the images' overlap (rejected).
         iterations: Optimiser iterations per pyramid level.
         stop_conditions: Optimiser stop description per level.
         seconds: Wall time of the stage.
@@ -76,7 +78,7 @@ class StageInfo:
     """
 
     stage: str
-    metric_value: float
+    metric_value: float | None
     iterations: tuple[int, ...]
     stop_conditions: tuple[str, ...]
     seconds: float
@@ -107,6 +109,7 @@ def run_stage(
     moving: sitk.Image,
     transform: sitk.Transform,
     settings: RegistrationSettings,
+    joint: bool = False,
 ) -> StageInfo:
     """Optimise ``transform`` in place over the whole pyramid, coarse to fine.
 
@@ -115,10 +118,14 @@ def run_stage(
     starts from the best points of grids of translations and rotations on
     the coarsest level (:func:`spinetumor.registration.grid.search_starts`);
     the lowest final metric wins among the ends that keep most of the overlap.
+    ``joint`` searches translations and rotations together (slower; see
+    :func:`spinetumor.registration.grid.search_starts`).
     """
     start = time.perf_counter()
     initial = transform.GetParameters()
-    shifts, turns = search_starts(pyramid, moving, transform, settings) if stage == "rigid" else ([], [])
+    shifts, turns = (
+        search_starts(pyramid, moving, transform, settings, joint) if stage == "rigid" else ([], [])
+    )
     # A tournament: every start descends the coarsest level, the best
     # ``_FINALISTS`` (and the best turn) the middle levels, and the best one
     # alone the finest, which costs as much as all the others together.
@@ -163,8 +170,16 @@ def _tournament_round(
     for parameters, iterations, stops, turned in runs:
         transform.SetParameters(parameters)
         check = check_level(pyramid) if index == len(pyramid) - 1 else level
-        value, valid, its, sts = _descend([level], transform, settings, check)
+        try:
+            value, valid, its, sts = _descend([level], transform, settings, check)
+        except RuntimeError as exc:  # slid off the T2w: this start is out
+            if "outside" not in str(exc) or len(runs) == 1:
+                raise
+            logger.debug("%s level %d: a descent lost the overlap (%s)", stage, index, last_line(exc))
+            continue
         ends.append((value, valid, transform.GetParameters(), iterations + its, stops + sts, turned))
+    if not ends:
+        raise RuntimeError("every descent lost the overlap of the images (samples outside the T1w)")
     most = max(end[1] for end in ends)
     ranked = sorted((end for end in ends if end[1] >= MIN_OVERLAP * most), key=lambda end: end[0])
     if len(ends) > 1:
@@ -209,7 +224,7 @@ def _polish(
                 trial = list(best)
                 trial[k] += sign * steps[k]
                 transform.SetParameters(trial)
-                value = metric_at(level, transform, settings)
+                value = _metric_or_inf(level, transform, settings)
                 evaluations += 1
                 if value < best_value - 1e-4:
                     best, best_value, improved = trial, value, True
@@ -218,6 +233,16 @@ def _polish(
     seconds = time.perf_counter() - start
     logger.debug("compass search on %s: %d evaluations, %.2f s", level.fixed.GetSize(), evaluations, seconds)
     return tuple(best)
+
+
+def _metric_or_inf(level: Level, transform: sitk.Transform, settings: RegistrationSettings) -> float:
+    """The metric on ``level``, or infinity where no sample falls in the T1w."""
+    try:
+        return metric_at(level, transform, settings)
+    except RuntimeError as exc:
+        if "outside" not in str(exc):
+            raise
+        return math.inf
 
 
 def _rival(ranked: Sequence[tuple]) -> tuple[float, float] | None:
