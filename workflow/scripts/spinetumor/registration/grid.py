@@ -69,7 +69,7 @@ def search_starts(
     """The rigid parameters the tournament starts from: shifts, and turns of the best shift.
 
     With ``joint``, the translation grid is searched at every turn of a
-    coarse rotation grid (:func:`_joint_starts`), and its best points are
+    coarse rotation grid (:func:`_shift_starts`), and its best points are
     the shifts (no separate turns). Both are empty when the search is off or
     fails. Mattes whatever the metric: ANTs CC would cost minutes over the
     grids. ``transform`` is moved in place.
@@ -81,11 +81,9 @@ def search_starts(
     try:
         steps = _shift_window(level, moving, transform, settings)
         method = level_method(level, transform, mattes)
-        if joint:
-            return _joint_starts(method, transform, level, moving, steps, settings), []
-        shifts = _translation_starts(method, transform, level, moving, steps, settings)
+        shifts = _shift_starts(method, transform, level, moving, steps, settings, joint)
         turns: list[np.ndarray] = []
-        if settings.search_rotation_deg > 0 and shifts:
+        if settings.search_rotation_deg > 0 and shifts and not joint:
             transform.SetParameters(tuple(float(v) for v in shifts[0]))
             method = level_method(level, transform, mattes)
             turns = _rotation_starts(method, transform, level, moving, settings)
@@ -126,45 +124,32 @@ def _shift_window(
     return steps
 
 
-def _translation_starts(
+def _shift_starts(
     method: sitk.ImageRegistrationMethod,
     transform: sitk.Transform,
     level: Level,
     moving: sitk.Image,
     steps: Sequence[int],
     settings: RegistrationSettings,
+    joint: bool = False,
 ) -> list[np.ndarray]:
-    """The best few points of a translation grid (``search_step_mm``) about the method's transform, best first."""
-    grid = _exhaustive(
-        method, transform, level, moving, [0, 0, 0, *steps], [settings.search_step_mm] * 6, settings
-    )
-    return distinct_best(grid, settings.search_starts, [0.0] * 3 + [2 * settings.search_step_mm] * 3)
+    """The best few points of the translation grid about ``transform``, the method's, best first.
 
-
-def _joint_starts(
-    method: sitk.ImageRegistrationMethod,
-    transform: sitk.Transform,
-    level: Level,
-    moving: sitk.Image,
-    steps: Sequence[int],
-    settings: RegistrationSettings,
-) -> list[np.ndarray]:
-    """The best points of the translation grid searched at every turn of a rotation grid.
-
-    The turns are 0 and ``_JOINT_TURNS`` rotation-grid steps either way about
-    each axis (27 in all). A thin slab tilted by 10 deg out of its plane
-    and moved through its thickness shares too little with its partner at any
-    shift without the tilt (sub-unf01, 15 mm through its 16 mm slab: every
-    descent from the translation grid slid off to where the slabs barely
-    meet), so shifts and turns must be searched together. It costs 27 times
-    the translation grid (about 5 s), which is why it runs only when the
-    first search fails its checks.
+    With ``joint``, the grid is searched at every turn of a rotation grid:
+    0 and ``_JOINT_TURNS`` rotation-grid steps either way about each axis
+    (27 turns). A thin slab tilted by 10 deg out of its plane and moved
+    through its thickness shares too little with its partner at any shift
+    without the tilt (sub-unf01, 15 mm through its 16 mm slab: every descent
+    from the translation grid slid off to where the slabs barely meet), so
+    shifts and turns must be searched together. It costs 27 times the
+    translation grid (about 5 s), which is why it runs only when the first
+    search fails its checks.
     """
-    turn = math.radians(_JOINT_TURNS * settings.search_rotation_deg)
+    turn = math.radians(_JOINT_TURNS * settings.search_rotation_deg) if joint else 0.0
     step = settings.search_step_mm
-    grid = _exhaustive(method, transform, level, moving, [1, 1, 1, *steps], [turn] * 3 + [step] * 3, settings)
-    gaps = [2 * turn] * 3 + [2 * step] * 3
-    return distinct_best(grid, settings.search_starts, gaps)
+    turns = [1 if joint else 0] * 3
+    grid = _exhaustive(method, transform, level, moving, [*turns, *steps], [turn] * 3 + [step] * 3, settings)
+    return distinct_best(grid, settings.search_starts, [2 * turn] * 3 + [2 * step] * 3)
 
 
 def _rotation_starts(
