@@ -24,6 +24,10 @@ this gives a crop of about 338 x 40 x 22 voxels, grown to 384 x 128 x 32 (at lea
 one patch, whole strides): 5 stage-2 windows instead of 21 over the whole volume.
 ``--no-fixed-cord-mask`` uses the random network's own mask.
 
+Mode ``coarse1`` is the cascade with stage 1 on a grid of its own
+(``inference.stage1_chain``: 2 x 2 x 4 mm, 256 x 128 x 16), its cord box
+carried to the lesion grid through world coordinates.
+
 What to expect: the convolutions cost about 120 GFLOP for stage 1 and 60 GFLOP
 per stage-2 window, so 420 GFLOP for the cascade against 1,260 for the single
 stage. The networks alone therefore cap the speed-up near 3x, and a cascade
@@ -65,6 +69,14 @@ SHAPE = (545, 545, 20)  # A-P, S-I, R-L
 ZOOMS = (0.6, 0.6, 3.7)
 CORD_DIAMETER_MM = 30.0
 PREPROCESSED_ZOOMS = (1.0, 1.0, 2.0)  # lemay2021: S-I, A-P, R-L
+# Mode "coarse1": the cascade with stage 1 on a grid of its own (inference.stage1_chain).
+COARSE_ZOOMS = (2.0, 2.0, 4.0)
+COARSE_CHAIN = [
+    {"name": "reorient", "axcodes": "SAR"},
+    {"name": "resample", "spacing_mm": list(COARSE_ZOOMS)},
+    {"name": "zscore", "nonzero": False},
+    {"name": "crop_pad", "shape": [256, 128, 16]},
+]
 PATCH = (128, 128, 32)  # stage 2, the inference default
 
 
@@ -113,15 +125,16 @@ class FixedCordMask(torch.nn.Module):
     (padding is exactly 0 after the z-score).
     """
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: torch.nn.Module, zooms: tuple[float, float, float] = PREPROCESSED_ZOOMS) -> None:
         super().__init__()
         self.net = net
+        self.zooms = zooms
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.net(x)
         logits = torch.full_like(x[:, :1], -10.0)
         rows = torch.nonzero((x[0, 0] != 0).any(dim=2).any(dim=1)).flatten()
-        half = [round(CORD_DIAMETER_MM / 2 / PREPROCESSED_ZOOMS[axis]) for axis in (1, 2)]
+        half = [round(CORD_DIAMETER_MM / 2 / self.zooms[axis]) for axis in (1, 2)]
         centre = [n // 2 for n in x.shape[3:]]
         logits[
             :,
@@ -186,7 +199,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=True,
         help="replace stage 1's random-weight output by a 30 mm cord box (default)",
     )
-    parser.add_argument("--modes", nargs="+", default=["cascade", "single"], choices=["cascade", "single"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["cascade", "coarse1", "single"],
+        choices=["cascade", "coarse1", "single"],
+    )
     return parser.parse_args(argv)
 
 
@@ -201,8 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.channels_last:
         stage1 = stage1.to(memory_format=torch.channels_last_3d)
         stage2 = stage2.to(memory_format=torch.channels_last_3d)
+    coarse_stage1 = stage1
     if args.fixed_cord_mask:
         stage1 = FixedCordMask(stage1)
+        coarse_stage1 = FixedCordMask(coarse_stage1, COARSE_ZOOMS)
     settings = {"threads": args.threads, "batch_size": args.batch_size, "overlap": args.overlap}
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
         t2w, t1w = write_phantom(folder)
         modes = {
             "cascade": lambda: predict_cascade(t2w, t1w, stage1, stage2, settings),
+            "coarse1": lambda: predict_cascade(
+                t2w, t1w, coarse_stage1, stage2, {**settings, "stage1_chain": COARSE_CHAIN}
+            ),
             "single": lambda: predict_single_stage(t2w, t1w, stage2, settings),
         }
         results = {}

@@ -87,3 +87,23 @@ def test_lesion_crop_box_takes_margin_in_mm_patch_and_stride_from_the_settings()
     # No patch: the stride is half the volume (32, 32, 16) and the box a whole number of them.
     cfg = inference_settings({"crop_margin_mm": [2, 2, 3], "patch_size": None, "overlap": 0.5})
     assert lesion_crop_box(cord, affine, cfg) == ((6, 15, 3), (38, 47, 19))
+
+
+def test_a_cord_found_on_a_coarse_grid_crops_the_same_world_region_of_the_lesion_grid():
+    # Stage 1 on 2 x 2 x 4 mm, the lesion grid 1 x 1 x 2 mm with another origin.
+    coarse = np.diag([2.0, 2.0, 4.0, 1.0])
+    fine = np.diag([1.0, 1.0, 2.0, 1.0])
+    fine[:3, 3] = [0.5, -1.5, 1.0]
+    cord = mask_with(np.s_[10:12, 5:25, 4:6], shape=(32, 32, 16))  # x 19..23, y 9..49, z 14..22 mm
+    exact = inference_settings({"crop_margin_mm": [0, 0, 0], "patch_size": [1, 1, 1], "overlap": 0.0})
+    box = lesion_crop_box(cord, coarse, exact, onto=(fine, (64, 64, 32)))
+    # Fine voxel i spans x i..i+1, y i-2..i-1, z 2i..2i+2 mm: the voxels that meet the region.
+    assert box == ((19, 11, 7), (23, 51, 11))
+    # The margin is in mm on the lesion grid, and the box then takes the patch and stride sizes.
+    sized = inference_settings({"crop_margin_mm": [2, 2, 4], "patch_size": [8, 8, 8], "overlap": 0.5})
+    assert lesion_crop_box(cord, coarse, sized, onto=(fine, (64, 64, 32))) == ((17, 9, 5), (25, 53, 13))
+    # No cord found: the whole lesion grid.
+    assert lesion_crop_box(np.zeros_like(cord), coarse, sized, onto=(fine, (64, 64, 32))) == (
+        (0, 0, 0),
+        (64, 64, 32),
+    )

@@ -259,3 +259,36 @@ def test_wrong_number_of_outputs_is_an_error(subject):
 def test_missing_t1w_is_an_error(subject):
     with pytest.raises(ValueError, match="T1w"):
         predict_single_stage(subject["T2w"], None, torch.nn.Conv3d(2, 4, 1), SMALL_PATCHES)
+
+
+# Stage 1 on a grid of its own: 2 x 2 x 4 mm, about 8 times fewer voxels than SMALL_CHAIN's.
+COARSE_CHAIN = [
+    {"name": "reorient", "axcodes": "SAR"},
+    {"name": "resample", "spacing_mm": [2.0, 2.0, 4.0]},
+    {"name": "zscore", "nonzero": False},
+    {"name": "crop_pad", "shape": [48, 32, 16]},
+]
+
+
+def test_stage1_on_a_coarse_grid_of_its_own_crops_the_lesion_grid_through_world_coordinates(decoy_subject):
+    stage1, stage2 = models(decoy=True)
+    seen1, seen2 = Recorder(stage1), Recorder(stage2)
+    settings = {**SMALL_PATCHES, "stage1_chain": COARSE_CHAIN}
+    result = predict_cascade(decoy_subject["T2w"], decoy_subject["T1w"], seen1, seen2, settings)
+    assert seen1.shapes == [(1, 1, 48, 32, 16)]  # stage 1 ran once, on the coarse grid
+    assert result["cord_mask"].shape == (48, 32, 16)
+    assert result["probabilities"].shape == (4, 96, 64, 32)  # stage 2 on the lesion grid
+    # The box, found on the coarse grid, holds the cord on the lesion grid and leaves the decoy out.
+    (start, stop) = result["crop_box"]
+    assert tuple(np.subtract(stop, start)) != (96, 64, 32)
+    _, t1w = volumes(decoy=True)
+    assert max(m[0] for m in seen2.maxima) < 0.5 * z_of(t1w, DECOY)
+    dseg = native(result["dseg"])
+    assert dice(dseg == 1, box_mask(TUMOUR_BOX)) > 0.8
+    assert dice(dseg == 2, box_mask(EDEMA_BOX)) > 0.8
+    assert not dseg[DECOY_BOX].any()
+    # The cord mask goes back to the native grid from the coarse grid's own affine.
+    assert dice(native(result["cord_mask_native"]) > 0, box_mask(CORD_BOX)) > 0.7
+    # The same box as when stage 1 runs on the lesion grid, give or take a voxel per side.
+    same_grid = predict_cascade(decoy_subject["T2w"], decoy_subject["T1w"], stage1, stage2, SMALL_PATCHES)
+    assert np.abs(np.subtract(result["crop_box"], same_grid["crop_box"])).max() <= 8  # one stride

@@ -6,9 +6,11 @@ Lemay et al. (2021) cascade, :func:`predict_cascade`:
 2. run the preprocessing chain (lemay2021 by default: SAR, 1 x 1 x 2 mm,
    z-score, 512 x 256 x 32);
 3. stage 1 localises the cord on the T2w channel, the whole volume in one patch
-   (:func:`spinetumor.inference.stages.predict_cord_mask`);
-4. the image is cropped to the cord's bounding box plus a margin, grown to at
-   least one patch and to a whole number of sliding-window strides
+   (:func:`spinetumor.inference.stages.predict_cord_mask`), on the same grid
+   or, with ``stage1_chain``, on a (coarse) grid of its own;
+4. the image is cropped to the cord's bounding box (carried through world
+   coordinates from stage 1's own grid) plus a margin, grown to at least one
+   patch and to a whole number of sliding-window strides
    (:mod:`spinetumor.inference.crop`);
 5. stage 2 segments the lesion on T1w + T2w inside the crop with 128 x 128 x 32
    patches at stride 64 x 64 x 32 (overlap 0.5, 0.5, 0); overlapping patch
@@ -82,18 +84,26 @@ def predict_cascade(
     """
     cfg = inference_settings(settings)
     timings = new_timings()
-    contrasts = tuple(dict.fromkeys((*cfg.stage1_contrasts, *cfg.contrasts)))
+    own_grid = cfg.stage1_chain is not None
+    contrasts = tuple(dict.fromkeys((*(() if own_grid else cfg.stage1_contrasts), *cfg.contrasts)))
     with torch_threads(cfg.threads):
         vols, prep = _load_and_preprocess(t2w_path, t1w_on_t2w_path, contrasts, cfg.steps, cfg, timings)
         affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
+        image = _channels(prep, cfg.contrasts)
+        stage1_prep, cord_affine = prep, affine
+        if own_grid:
+            with timed(timings, "preprocess"):
+                stage1_prep = preprocess_volumes(vols, cfg.stage1_steps, threads=_threads(cfg))
+            cord_affine = np.asarray(stage1_prep["T2w"].affine, dtype=np.float64)
         with timed(timings, "stage1"):
-            cord = predict_cord_mask(stage1_model, _channels(prep, cfg.stage1_contrasts), cfg)
+            cord = predict_cord_mask(stage1_model, _channels(stage1_prep, cfg.stage1_contrasts), cfg)
         with timed(timings, "crop"):
-            box = lesion_crop_box(cord, affine, cfg)
-            image = _channels(prep, cfg.contrasts)
+            box = lesion_crop_box(
+                cord, cord_affine, cfg, onto=(affine, image.shape[1:]) if own_grid else None
+            )
         with timed(timings, "stage2"):
             probs = lesion_probabilities(stage2_model, image, box, cfg)
-        return _finish(probs, affine, vols.t2w, cord, box, cfg, timings)
+        return _finish(probs, affine, vols.t2w, (cord, cord_affine), box, cfg, timings)
 
 
 def predict_cord(
@@ -127,7 +137,7 @@ def predict_cord(
         )
     timings = new_timings()
     with torch_threads(cfg.threads):
-        vols, prep = _load_and_preprocess(t2w_path, None, ("T2w",), cfg.steps, cfg, timings)
+        vols, prep = _load_and_preprocess(t2w_path, None, ("T2w",), cfg.stage1_steps, cfg, timings)
         affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
         with timed(timings, "stage1"):
             cord = predict_cord_mask(stage1_model, _channels(prep, ("T2w",)), cfg)
@@ -223,8 +233,12 @@ def _load_and_preprocess(
     with timed(timings, "load"):
         vols = _load(t2w_path, t1w_path, contrasts)
     with timed(timings, "preprocess"):
-        prep = preprocess_volumes(vols, steps, threads=cfg.threads or torch.get_num_threads())
+        prep = preprocess_volumes(vols, steps, threads=_threads(cfg))
     return vols, prep
+
+
+def _threads(cfg: InferenceSettings) -> int:
+    return cfg.threads or torch.get_num_threads()
 
 
 def _channels(prep: Mapping[str, nib.Nifti1Image], contrasts: Sequence[str]) -> np.ndarray:
@@ -235,17 +249,18 @@ def _finish(
     probs: np.ndarray,
     affine: np.ndarray,
     native_ref: nib.Nifti1Image,
-    cord: np.ndarray | None,
+    cord: tuple[np.ndarray, np.ndarray] | None,
     box: Box,
     cfg: InferenceSettings,
     timings: dict[str, float],
 ) -> Prediction:
-    # Post-process on the preprocessed grid, then map the maps to the native grid.
+    # Post-process on the preprocessed grid, then map the maps to the native grid; ``cord`` is
+    # stage 1's mask and the affine of its grid.
     with timed(timings, "postprocess"):
         dseg = postprocess(probs, cfg.outputs, affine, cfg.postprocessing)
     with timed(timings, "native"):
         dseg_native = to_native(nifti_image(dseg, affine), native_ref, order=0)
-        cord_native = None if cord is None else to_native(nifti_image(cord, affine), native_ref, order=0)
+        cord_native = None if cord is None else to_native(nifti_image(*cord), native_ref, order=0)
         probs_native = None
         if cfg.native_probabilities:
             probs_native = to_native(nifti_image(np.moveaxis(probs, 0, -1), affine), native_ref, order=1)
@@ -255,7 +270,7 @@ def _finish(
         probabilities=probs,
         probabilities_native=probs_native,
         channels=tuple(cfg.outputs),
-        cord_mask=cord,
+        cord_mask=None if cord is None else cord[0],
         cord_mask_native=cord_native,
         crop_box=box,
         preprocessed_affine=affine,

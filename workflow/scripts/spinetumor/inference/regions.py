@@ -19,10 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from spinetumor.inference.crop import Box
 from spinetumor.io import voxel_sizes
 
-__all__ = ["box_corners", "box_on_grid", "fitted_window", "grid_for_box"]
+__all__ = ["Box", "box_corners", "box_on_grid", "fitted_window", "grid_for_box"]
+
+#: ``(start, stop)`` voxel indices of a box, ``stop`` exclusive.
+Box = tuple[tuple[int, int, int], tuple[int, int, int]]
 
 #: Voxel coordinates this close to a half-voxel edge count as on it.
 _EDGE_TOLERANCE = 1e-4

@@ -51,7 +51,8 @@ class Prediction(TypedDict):
         probabilities_native: ``(X, Y, Z, C)`` float32 native image, or None
             unless ``native_probabilities`` was asked.
         channels: Name of each probability channel.
-        cord_mask: Stage-1 ``uint8`` cord mask on the preprocessed grid (None without stage 1).
+        cord_mask: Stage-1 ``uint8`` cord mask on stage 1's preprocessed grid (that of
+            ``stage1_chain`` when set; None without stage 1).
         cord_mask_native: The cord mask on the native grid (None without stage 1).
         crop_box: ``(start, stop)`` voxel indices of the region stage 2 saw.
         preprocessed_affine: 4x4 affine of the preprocessed grid.

@@ -24,6 +24,10 @@ class InferenceSettings:
     Attributes:
         chain: Preprocessing preset name or step list for the cascade and the
             single-stage ablation (``predict_unet`` takes its chain explicitly).
+        stage1_chain: The cascade's stage-1 chain when the cord is localised
+            on a grid of its own (a coarse one: the cord's box needs no
+            millimetre); None = ``chain``. The box reaches the lesion grid
+            through world coordinates.
         stage1_contrasts: Input channels of the cord network, in order.
         stage1_threshold: Cord probability above which (strictly) a voxel is cord.
         stage1_patch_size: Stage-1 window; None = the whole preprocessed volume
@@ -51,6 +55,7 @@ class InferenceSettings:
     """
 
     chain: str | tuple[Mapping[str, Any], ...] = "lemay2021"
+    stage1_chain: str | tuple[Mapping[str, Any], ...] | None = None
     stage1_contrasts: tuple[str, ...] = ("T2w",)
     stage1_threshold: float = 0.5
     stage1_patch_size: tuple[int, int, int] | None = None
@@ -69,7 +74,16 @@ class InferenceSettings:
     @property
     def steps(self) -> list[Mapping[str, Any]]:
         """The preprocessing steps of :attr:`chain`."""
-        return preset(self.chain)["steps"] if isinstance(self.chain, str) else list(self.chain)
+        return _steps(self.chain)
+
+    @property
+    def stage1_steps(self) -> list[Mapping[str, Any]]:
+        """The preprocessing steps of stage 1: :attr:`stage1_chain`, else :attr:`chain`'s."""
+        return self.steps if self.stage1_chain is None else _steps(self.stage1_chain)
+
+
+def _steps(chain: str | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return preset(chain)["steps"] if isinstance(chain, str) else list(chain)
 
 
 def inference_settings(settings: Mapping[str, Any] | InferenceSettings | None = None) -> InferenceSettings:
@@ -97,6 +111,7 @@ def inference_settings(settings: Mapping[str, Any] | InferenceSettings | None = 
     cfg = replace(
         cfg,
         chain=_chain(cfg.chain),
+        stage1_chain=None if cfg.stage1_chain is None else _chain(cfg.stage1_chain),
         stage1_contrasts=_names("stage1_contrasts", cfg.stage1_contrasts, CONTRASTS),
         contrasts=_names("contrasts", cfg.contrasts, CONTRASTS),
         outputs=_names("outputs", cfg.outputs, CHANNEL_NAMES),

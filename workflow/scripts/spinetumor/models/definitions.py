@@ -50,9 +50,11 @@ __all__ = [
 
 _TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing", "save_probabilities")
 _STAGE_KEYS = ("network", "training")
-# Inference settings that come from the stages and the chain, never from the entry.
+# Inference settings that come from the stages and the chain, never from the entry (the workflow
+# runs both stages of a cascade on the model's chain: `stage1_chain` stays None there).
 DERIVED_INFERENCE = (
     "chain",
+    "stage1_chain",
     "stage1_contrasts",
     "contrasts",
     "outputs",
