@@ -107,3 +107,15 @@ def test_a_cord_found_on_a_coarse_grid_crops_the_same_world_region_of_the_lesion
         (0, 0, 0),
         (64, 64, 32),
     )
+
+
+def test_with_no_patch_the_crop_is_one_window_fitted_to_the_network():
+    cord = mask_with(np.s_[20:24, 30:31, 10:12], shape=(64, 64, 32))
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    cfg = inference_settings(
+        {"crop_margin_mm": [2, 2, 4], "patch_size": None, "window_multiple": [16, 16, 4]}
+    )
+    # Extents 4 + 4, 1 + 4, 2 + 4 voxels grow to one multiple of (16, 16, 4): 16, 16, 8.
+    assert lesion_crop_box(cord, affine, cfg) == ((14, 23, 7), (30, 39, 15))
+    with pytest.raises(ValueError, match="window_multiple"):
+        inference_settings({"window_multiple": [16, 0, 4]})

@@ -292,3 +292,21 @@ def test_stage1_on_a_coarse_grid_of_its_own_crops_the_lesion_grid_through_world_
     # The same box as when stage 1 runs on the lesion grid, give or take a voxel per side.
     same_grid = predict_cascade(decoy_subject["T2w"], decoy_subject["T1w"], stage1, stage2, SMALL_PATCHES)
     assert np.abs(np.subtract(result["crop_box"], same_grid["crop_box"])).max() <= 8  # one stride
+
+
+def test_one_window_fitted_to_the_cord_box(decoy_subject):
+    stage1, stage2 = models(decoy=True)
+    seen2 = Recorder(stage2)
+    settings = {
+        **SMALL_PATCHES,
+        "stage1_chain": COARSE_CHAIN,
+        "patch_size": None,
+        "window_multiple": [16, 8, 8],
+    }
+    result = predict_cascade(decoy_subject["T2w"], decoy_subject["T1w"], stage1, seen2, settings)
+    (start, stop) = result["crop_box"]
+    shape = tuple(int(n) for n in np.subtract(stop, start))
+    assert seen2.shapes == [(1, 2, *shape)]  # one forward pass over the whole crop
+    assert all(n % m == 0 for n, m in zip(shape, (16, 8, 8))) and shape != (96, 64, 32)
+    dseg = native(result["dseg"])
+    assert dice(dseg == 1, box_mask(TUMOUR_BOX)) > 0.8 and not dseg[DECOY_BOX].any()

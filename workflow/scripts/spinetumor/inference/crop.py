@@ -97,7 +97,8 @@ def lesion_crop_box(
         cord: 3D cord mask on the grid of ``affine``.
         affine: That grid's 4x4 affine.
         cfg: Validated settings: ``crop_margin_mm``, ``patch_size`` (the
-            smallest box) and the lesion window's stride (the box's shape multiple).
+            smallest box) and the lesion window's stride (the box's shape
+            multiple), or, with ``patch_size`` None, ``window_multiple``.
         onto: The lesion grid's affine and shape, when stage 1 ran on another
             grid: the cord's bounding box is carried there through world
             coordinates (:func:`spinetumor.inference.regions.box_on_grid`),
@@ -165,6 +166,8 @@ def _margin_voxels(margin_mm: Sequence[float], affine: np.ndarray) -> tuple[int,
 
 
 def _stride(cfg: InferenceSettings, shape: Sequence[int]) -> tuple[int, ...]:
+    if cfg.patch_size is None and cfg.window_multiple is not None:
+        return cfg.window_multiple  # one window fitted to the box
     patch = cfg.patch_size or tuple(shape)
     overlap = cfg.overlap if isinstance(cfg.overlap, tuple) else (cfg.overlap,) * len(patch)
     return tuple(max(1, int(p * (1 - o))) for p, o in zip(patch, overlap))

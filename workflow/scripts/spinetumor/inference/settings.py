@@ -37,7 +37,12 @@ class InferenceSettings:
             and rounded up to whole voxels).
         contrasts: Input channels of the lesion network, in order.
         outputs: Name of each lesion-network output channel, in order.
-        patch_size: Lesion-network window; None = the whole volume in one patch.
+        patch_size: Lesion-network window; None = the whole volume (a cascade's
+            whole crop) in one patch.
+        window_multiple: With ``patch_size`` None, a cascade's crop is grown to
+            a multiple of this per axis (the network's total stride: 16 for
+            four halvings), so one window fitted to the cord's box runs; None
+            = whole strides of half the volume.
         overlap: Sliding-window overlap, for all axes or per axis (0.5 gives a
             stride of half a patch; the paper's 64 x 64 x 32 stride for
             128 x 128 x 32 patches is ``(0.5, 0.5, 0.0)``).
@@ -63,6 +68,7 @@ class InferenceSettings:
     contrasts: tuple[str, ...] = ("T1w", "T2w")
     outputs: tuple[str, ...] = ("tumor", "edema", "cavity", "whole")
     patch_size: tuple[int, int, int] | None = (128, 128, 32)
+    window_multiple: tuple[int, int, int] | None = None
     overlap: float | tuple[float, float, float] = 0.5
     batch_size: int = 1
     blend_mode: str = "constant"
@@ -119,6 +125,9 @@ def inference_settings(settings: Mapping[str, Any] | InferenceSettings | None = 
         if cfg.stage1_patch_size is None
         else _triple("stage1_patch_size", cfg.stage1_patch_size, int, 1),
         patch_size=None if cfg.patch_size is None else _triple("patch_size", cfg.patch_size, int, 1),
+        window_multiple=None
+        if cfg.window_multiple is None
+        else _triple("window_multiple", cfg.window_multiple, int, 1),
         crop_margin_mm=_triple("crop_margin_mm", cfg.crop_margin_mm, float, 0.0),
         overlap=cfg.overlap
         if isinstance(cfg.overlap, (int, float))
