@@ -11,6 +11,7 @@ from spinetumor.models.definitions import (
     model_stages,
     predicted_labels,
     resolve_model,
+    stage_chain,
 )
 from spinetumor.models.networks import build_network
 from spinetumor.models.presets import PRESETS
@@ -79,7 +80,27 @@ def test_every_preset_builds_trains_and_infers(name):
         settings = TrainingSettings.from_config(model["stages"][stage]["training"])
         check_patch_divisible(spec, settings.patch_size)
         assert build_network(spec) is not None
-    inference_settings(inference_config(model, chain_preset(model["chain"])["steps"]))
+    stage1 = stage_chain(model, "cord") if "cord" in model["stages"] else model["chain"]
+    stage1_steps = chain_preset(stage1)["steps"] if stage1 != model["chain"] else None
+    inference_settings(
+        inference_config(model, chain_preset(model["chain"])["steps"], stage1_chain_steps=stage1_steps)
+    )
+
+
+def test_fastcascade_is_lemay2021_with_a_coarse_cord_stage_and_one_fitted_window():
+    fast, lemay = resolve_model("fastcascade"), resolve_model("lemay2021")
+    assert fast["stages"]["lesion"] == lemay["stages"]["lesion"] and fast["chain"] == "lemay2021"
+    assert fast["postprocessing"] == lemay["postprocessing"]
+    assert stage_chain(fast, "cord") == "cordcoarse"
+    coarse, published = chain_preset("cordcoarse")["steps"], chain_preset("lemay2021")["steps"]
+    assert coarse[1]["spacing_mm"] == [2.0, 2.0, 4.0]
+    # The same field of view as lemay2021's (512 x 256 x 64 mm), at half the resolution.
+    extent = [n * s for n, s in zip(coarse[3]["shape"], coarse[1]["spacing_mm"])]
+    assert extent == [n * s for n, s in zip(published[3]["shape"], published[1]["spacing_mm"])]
+    assert fast["stages"]["cord"]["training"]["patch_size"] == coarse[3]["shape"]
+    cord = {k: v for k, v in fast["stages"]["cord"]["training"].items() if k != "patch_size"}
+    assert cord == {k: v for k, v in lemay["stages"]["cord"]["training"].items() if k != "patch_size"}
+    assert fast["inference"]["patch_size"] is None and fast["inference"]["window_multiple"] == [16, 16, 16]
 
 
 def test_the_demo_studys_models_resolve_and_fit_their_chains():
@@ -151,6 +172,19 @@ def test_an_entry_changes_only_what_it_gives():
             },
             "stage 'lesion': patch shape (96, 96, 24) is not divisible",
         ),
+        # Only a cascade's cord stage may run on a chain of its own.
+        (
+            {"m": {"preset": "lemay2021", "stages": {"lesion": {"chain": "stanford2023"}}}},
+            "only a cascade's cord stage may have a chain of its own",
+        ),
+        (
+            {"m": {"preset": "lemay2021", "stages": {"cord": {"chain": "lemay-2021"}}}},
+            "stages.cord.chain must name a preprocessing chain",
+        ),
+        (
+            {"m": {"preset": "lemay2021", "inference": {"stage1_chain": "stanford2023"}}},
+            "inference.stage1_chain comes from the stages",
+        ),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_model(definitions, message):
@@ -169,3 +203,15 @@ def test_predicted_labels_follow_the_lesion_targets():
     }
     assert predicted_labels(resolve_model("tw", definitions)) == ("tumor",)
     assert predicted_labels(resolve_model("te", definitions)) == ("tumor", "edema")
+
+
+def test_a_cascades_cord_stage_may_run_on_a_chain_of_its_own():
+    plain = resolve_model("lemay2021")
+    assert stage_chain(plain, "cord") == stage_chain(plain, "lesion") == "lemay2021"
+    own = resolve_model("m", {"m": {"preset": "lemay2021", "stages": {"cord": {"chain": "coarse1"}}}})
+    assert stage_chain(own, "cord") == "coarse1" and stage_chain(own, "lesion") == "lemay2021"
+    steps = chain_preset("lemay2021")["steps"]
+    coarse = [*steps[:1], {"name": "resample", "spacing_mm": [2.0, 2.0, 4.0]}, *steps[2:]]
+    cfg = inference_settings(inference_config(own, steps, stage1_chain_steps=coarse))
+    assert cfg.stage1_steps == coarse and cfg.steps == steps
+    assert inference_settings(inference_config(plain, steps)).stage1_chain is None

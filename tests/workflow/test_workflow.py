@@ -610,13 +610,15 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
         for path in (f for f in inputs if f.endswith(".pt")):
             extra = torch.load(path, weights_only=True)["extra"]
             checkpoints[extra["stage"]] = (path, extra)
-        # The model and chain as the prediction job got them (recorded by its training jobs).
-        settings = {
-            json.dumps([e["model_config"], e["chain"]], sort_keys=True) for _, e in checkpoints.values()
-        }
+        # The model and chains as the prediction job got them (recorded by its training jobs):
+        # the lesion stage's chain, and the cord stage's when it has one of its own.
+        settings = {json.dumps(e["model_config"], sort_keys=True) for _, e in checkpoints.values()}
         assert len(settings) == 1, f"{pred}: the stages were trained with different settings"
-        _, extra = next(iter(checkpoints.values()))
-        model, chain = extra["model_config"], extra["chain"]
+        model, chain = checkpoints["lesion"][1]["model_config"], checkpoints["lesion"][1]["chain"]
+        stage1_chain = checkpoints["cord"][1]["chain"] if "cord" in checkpoints else None
+        if model_name == "cascade":  # tiny.yaml gives its cord stage a coarse chain of its own
+            assert stage1_chain != chain
+        stage1_chain = None if stage1_chain == chain else stage1_chain
         # The job's other outputs: its sidecar and, for a cascade, the stage-1 cord mask.
         siblings = [f for f in same_job(tiny_jobs, pred) if f != pred]
         (sidecar_path,) = [f for f in siblings if f.endswith(".json")]
@@ -638,6 +640,7 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
             out / Path(pred).name,
             out / "sidecar.json",
             out_cord=out / "cord.nii.gz" if cords else None,
+            stage1_chain_steps=stage1_chain,
             subject=unit,
             device="cpu",
         )

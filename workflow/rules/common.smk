@@ -81,13 +81,15 @@ def _cord_source_model():
 
 
 CORD_SOURCE_MODEL = _cord_source_model()
-# Chains to run: the configured ones and those the models are trained on.
+# The cord source is a cascade's cord stage: the chain of that stage.
+CORD_SOURCE_CHAIN = st_models.stage_chain(CORD_SOURCE_MODEL, "cord") if CORD_SOURCE_MODEL else None
+# Chains to run: the configured ones and those the models' stages are trained on.
 CHAINS = list(
     dict.fromkeys(
         [
             *config["preprocessing"]["run"],
-            *(m["chain"] for m in MODELS.values()),
-            *([CORD_SOURCE_MODEL["chain"]] if CORD_SOURCE_MODEL else []),
+            *(st_models.stage_chain(m, stage) for m in MODELS.values() for stage in st_models.model_stages(m)),
+            *([CORD_SOURCE_CHAIN] if CORD_SOURCE_MODEL else []),
         ]
     )
 )
@@ -109,6 +111,13 @@ def _chain_steps(name):
 CHAIN_STEPS = {name: _chain_steps(name) for name in CHAINS}
 
 
+def stage1_chain_steps(model):
+    """The steps of a cascade's cord-stage chain when it has one of its own, else None."""
+    if "cord" not in model["stages"] or st_models.stage_chain(model, "cord") == model["chain"]:
+        return None
+    return CHAIN_STEPS[st_models.stage_chain(model, "cord")]
+
+
 def _check_inference():
     """Every model's inference and post-processing settings, checked at start with its chain (torch-free)."""
     from spinetumor.inference.settings import inference_settings
@@ -116,7 +125,9 @@ def _check_inference():
     models = {**MODELS, **({CORD_SOURCE_MODEL["name"]: CORD_SOURCE_MODEL} if CORD_SOURCE_MODEL else {})}
     for name, model in models.items():
         try:
-            inference_settings(st_models.inference_config(model, CHAIN_STEPS[model["chain"]]))
+            inference_settings(
+                st_models.inference_config(model, CHAIN_STEPS[model["chain"]], stage1_chain_steps=stage1_chain_steps(model))
+            )
         except (ValueError, TypeError) as exc:
             raise WorkflowError(f"model {name!r}: inference settings: {exc}")
 
@@ -280,7 +291,7 @@ def cord_source_units(wildcards):
 
 def cord_source_chain_dir(wildcards):
     """The folder of the cord-source model's preprocessed files."""
-    return st_layout.preprocessed_dir(RESULTS, CORD_SOURCE_MODEL["chain"])
+    return st_layout.preprocessed_dir(RESULTS, CORD_SOURCE_CHAIN)
 
 
 def cord_source_training_inputs(wildcards):

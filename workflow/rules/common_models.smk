@@ -10,8 +10,19 @@ def model_of(wildcards):
         raise WorkflowError(f"model {wildcards.model!r} is not in models.run ({list(MODELS)})")
 
 
+def job_chain(wildcards):
+    """The chain of the job's stage (training), else the model's (the lesion stage's)."""
+    model = model_of(wildcards)
+    return st_models.stage_chain(model, wildcards.stage) if hasattr(wildcards, "stage") else model["chain"]
+
+
 def model_chain_steps(wildcards):
-    return CHAIN_STEPS[model_of(wildcards)["chain"]]
+    return CHAIN_STEPS[job_chain(wildcards)]
+
+
+def model_stage1_chain_steps(wildcards):
+    """The steps of the model's cord-stage chain when it has one of its own, else None."""
+    return stage1_chain_steps(model_of(wildcards))
 
 
 def model_names(kinds):
@@ -29,8 +40,21 @@ def split_table():
 
 
 def model_chain_dir(wildcards):
-    """The folder of the preprocessed files of the job's model's chain."""
-    return st_layout.preprocessed_dir(RESULTS, model_of(wildcards)["chain"])
+    """The folder of the preprocessed files of the job's chain (:func:`job_chain`)."""
+    return st_layout.preprocessed_dir(RESULTS, job_chain(wildcards))
+
+
+def model_cord_chain(wildcards):
+    """[steps, folder] of a cascade's cord-stage chain of its own, for its lesion stage's crops; else None."""
+    model = model_of(wildcards)
+    if wildcards.stage != "lesion" or stage1_chain_steps(model) is None:
+        return None
+    return [stage1_chain_steps(model), cord_chain_dir(wildcards)]
+
+
+def cord_chain_dir(wildcards):
+    """The folder of the preprocessed files of the model's cord-stage chain."""
+    return st_layout.preprocessed_dir(RESULTS, st_models.stage_chain(model_of(wildcards), "cord"))
 
 
 def split_units(split, role):
@@ -69,6 +93,9 @@ def training_inputs(wildcards):
         files[role] = st_layout.unit_files(model_chain_dir(wildcards), units)
     if model["type"] == "cascade" and wildcards.stage == "lesion":
         files["cord_model"] = MODEL_PT.format(model=wildcards.model, split=wildcards.split, stage="cord")
+        if stage1_chain_steps(model) is not None:  # stage 1 predicts the crops on its own grid
+            for role, units in training_units(wildcards).items():
+                files[f"cord_chain_{role}"] = st_layout.unit_files(cord_chain_dir(wildcards), units)
     return files
 
 

@@ -14,6 +14,7 @@ rule predict_cascade:
     params:
         model=model_of,
         chain=model_chain_steps,
+        stage1_chain=model_stage1_chain_steps,
         device=config["models"]["device"],
     wildcard_constraints:
         model=model_names(["cascade"]),
@@ -71,7 +72,7 @@ rule predict_cord_source:
         sidecar=CORD_PREDICTED_JSON,
     params:
         model=CORD_SOURCE_MODEL,
-        chain=lambda wildcards: CHAIN_STEPS[CORD_SOURCE_MODEL["chain"]],
+        chain=lambda wildcards: CHAIN_STEPS[CORD_SOURCE_CHAIN],
         device=config["models"]["device"],
     wildcard_constraints:
         model=CORD_SOURCE_MODEL["name"] if CORD_SOURCE_MODEL else "(?!)",

@@ -15,6 +15,7 @@ rule train_model:
         chain=model_chain_steps,
         chain_dir=model_chain_dir,
         units=training_units,
+        cord_chain=model_cord_chain,
         device=config["models"]["device"],
         predicted_cords=PREDICTED_CORDS,
     log:
@@ -45,7 +46,7 @@ rule train_cord_source:
         summary=CORD_SOURCE_SUMMARY,
     params:
         model=CORD_SOURCE_MODEL,
-        chain=lambda wildcards: CHAIN_STEPS[CORD_SOURCE_MODEL["chain"]],
+        chain=lambda wildcards: CHAIN_STEPS[CORD_SOURCE_CHAIN],
         chain_dir=cord_source_chain_dir,
         units=cord_source_units,
         val_fraction=config["splits"]["val_fraction"],

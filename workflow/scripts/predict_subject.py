@@ -17,6 +17,7 @@ smk.run(
     out.dseg,
     out.sidecar,
     out_cord=out.get("cord"),
+    stage1_chain_steps=params.get("stage1_chain"),
     subject=wc.prefix,
     threads=snakemake.threads,
     device=params.device,

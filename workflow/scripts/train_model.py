@@ -19,6 +19,7 @@ smk.run(
     out.summary,
     cord_model=inp.get("cord_model"),
     predicted_cords=list(params.predicted_cords),
+    cord_chain=params.cord_chain,
     declared_inputs=list(inp),
     threads=snakemake.threads,
     device=params.device,

@@ -83,6 +83,7 @@ def predict_subject(
     out_json: str | os.PathLike[str],
     *,
     out_cord: str | os.PathLike[str] | None = None,
+    stage1_chain_steps: Sequence[Mapping[str, Any]] | None = None,
     subject: str = "",
     threads: int | None = None,
     device: str | None = None,
@@ -99,6 +100,8 @@ def predict_subject(
         out_dseg: Destination of the native ``dseg`` (1 tumour, 2 edema, 3 cavity).
         out_json: Destination of the sidecar (split, checkpoints, crop, timings).
         out_cord: Destination of the cascade's native cord mask, or None.
+        stage1_chain_steps: A cascade's cord-stage chain when it has one of its
+            own, else None.
         subject: Unit name for messages.
         threads: Torch threads, or None.
         device: Torch device, or None (GPU when visible).
@@ -114,7 +117,9 @@ def predict_subject(
     for stage in model_stages(model):
         networks[stage], ckpt = load_trained(stage_models[stage], dev)
         epochs[stage] = int(ckpt["epoch"])
-    cfg = inference_settings(inference_config(model, chain_steps, threads=threads))
+    cfg = inference_settings(
+        inference_config(model, chain_steps, threads=threads, stage1_chain_steps=stage1_chain_steps)
+    )
     result = _run_model(model, t2w, t1w_on_t2w, networks, cfg, subject)
     out_probs = probabilities_file(out_dseg) if model.get("save_probabilities") else None
     written = save_prediction(result, out_dseg, out_probs)

@@ -42,6 +42,7 @@ __all__ = [
     "deep_merge",
     "resolve_model",
     "model_stages",
+    "stage_chain",
     "inference_config",
     "training_config",
     "network_config",
@@ -49,9 +50,9 @@ __all__ = [
 ]
 
 _TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing", "save_probabilities")
-_STAGE_KEYS = ("network", "training")
-# Inference settings that come from the stages and the chain, never from the entry (the workflow
-# runs both stages of a cascade on the model's chain: `stage1_chain` stays None there).
+_STAGE_KEYS = ("chain", "network", "training")
+# Inference settings that come from the stages and the chains, never from the entry
+# (`stage1_chain` from a cascade's cord stage's own chain).
 DERIVED_INFERENCE = (
     "chain",
     "stage1_chain",
@@ -149,6 +150,7 @@ def _check_model(name: str, model: dict[str, Any]) -> None:
         ):
             _fail(name, f"stage {stage!r} needs a `network` and a `training` mapping")
         _check_keys(name, f"stage {stage!r}", spec, _STAGE_KEYS)
+        chain = _stage_chain_entry(name, kind, stage, spec)
         training = spec["training"]
         for key in ("inputs", "targets"):
             if not isinstance(training.get(key), list) or not training[key]:
@@ -160,7 +162,11 @@ def _check_model(name: str, model: dict[str, Any]) -> None:
             training["targets"]
         ):
             _fail(name, f"stages.{stage}.network: in/out channels must match the training inputs and targets")
-        stages[stage] = {"network": network, "training": dict(training)}
+        stages[stage] = {
+            "network": network,
+            "training": dict(training),
+            **({"chain": chain} if chain else {}),
+        }
     if kind == "cascade" and stages["cord"]["training"]["targets"] != ["cord"]:
         _fail(name, "the cascade's cord stage must have targets [cord]")
     if "cord" in stages["lesion"]["training"]["targets"]:
@@ -172,6 +178,22 @@ def _check_model(name: str, model: dict[str, Any]) -> None:
         _fail(name, f"inference.{derived[0]} comes from the stages and the chain; remove it")
     if not isinstance(model["save_probabilities"], bool):
         _fail(name, "save_probabilities must be true or false")
+
+
+def _stage_chain_entry(name: str, kind: str, stage: str, spec: Mapping[str, Any]) -> str | None:
+    """A stage's own chain: only a cascade's cord stage may have one."""
+    chain = spec.get("chain")
+    if chain is None:
+        return None
+    if kind != "cascade" or stage != "cord":
+        _fail(
+            name, f"only a cascade's cord stage may have a chain of its own, not the {kind}'s {stage} stage"
+        )
+    if not isinstance(chain, str) or not chain.isalnum():
+        _fail(
+            name, f"stages.{stage}.chain must name a preprocessing chain (letters and digits), got {chain!r}"
+        )
+    return chain
 
 
 def _check_stages(name: str, model: Mapping[str, Any]) -> None:
@@ -187,6 +209,11 @@ def _check_stages(name: str, model: Mapping[str, Any]) -> None:
 def model_stages(model: Mapping[str, Any]) -> tuple[str, ...]:
     """The stages a resolved model trains, in order (``cord`` before ``lesion``)."""
     return STAGES[model["type"]]
+
+
+def stage_chain(model: Mapping[str, Any], stage: str) -> str:
+    """The chain a stage is trained and run on: its own (a cascade's cord stage), else the model's."""
+    return model["stages"][stage].get("chain", model["chain"])
 
 
 def training_config(model: Mapping[str, Any], stage: str) -> dict[str, Any]:
@@ -205,6 +232,7 @@ def inference_config(
     *,
     threads: int | None = None,
     device: str | None = None,
+    stage1_chain_steps: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The inference settings of a resolved model (for :func:`spinetumor.inference.settings.inference_settings`).
 
@@ -213,6 +241,8 @@ def inference_config(
         chain_steps: The steps of the model's preprocessing chain.
         threads: Torch threads, or None.
         device: Torch device, or None (where the networks are).
+        stage1_chain_steps: The steps of a cascade's cord-stage chain when it
+            has one of its own (:func:`stage_chain`), else None.
     """
     stages = model["stages"]
     cfg: dict[str, Any] = copy.deepcopy(dict(model["inference"]))
@@ -226,6 +256,8 @@ def inference_config(
     )
     if "cord" in stages:
         cfg["stage1_contrasts"] = list(stages["cord"]["training"]["inputs"])
+        if stage1_chain_steps is not None:
+            cfg["stage1_chain"] = [dict(step) for step in stage1_chain_steps]
     return cfg
 
 

@@ -51,6 +51,16 @@ _PRESETS: dict[str, dict[str, Any]] = {
             {"name": "crop_pad", "shape": [512, 256, 32]},
         ]
     },
+    # Ours, for the `fastcascade` model's cord stage: lemay2021 on a coarse grid, 2 x 2 x 4 mm,
+    # over the same 512 x 256 x 64 mm field of view (the cord's box needs no millimetre).
+    "cordcoarse": {
+        "steps": [
+            {"name": "reorient", "axcodes": "SAR"},
+            {"name": "resample", "spacing_mm": [2.0, 2.0, 4.0]},
+            {"name": "zscore", "nonzero": False},
+            {"name": "crop_pad", "shape": [256, 128, 16]},
+        ]
+    },
     # Stanford 2023 (MONAI-style): gamma, N4, [0, 1] scaling, resize, padding. The
     # gamma value is not reported; 1.5 is our documented choice. The matrix needs a
     # known orientation, hence reorient first (no interpolation). The sagittal
@@ -236,7 +246,7 @@ def preset(name: str) -> dict[str, Any]:
     """Return a published method's preprocessing chain as a config dict.
 
     Args:
-        name: ``"lemay2021"`` or ``"stanford2023"``.
+        name: ``"lemay2021"``, ``"stanford2023"`` or ``"cordcoarse"`` (ours).
 
     Returns:
         A deep copy of ``{"steps": [...]}``, safe to modify.

@@ -30,14 +30,16 @@ CROP_COLUMNS: tuple[str, ...] = ("unit", "role", "source", "start", "stop", "cor
 
 
 def _predicted_cord(
-    network: torch.nn.Module, prefix: str, label: np.ndarray, cfg: InferenceSettings
-) -> tuple[np.ndarray, float]:
-    """The cord that ``network`` predicts from a unit's preprocessed images, and its Dice with the label."""
+    network: torch.nn.Module, prefix: str, cfg: InferenceSettings
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The cord that ``network`` predicts from a unit's preprocessed images (``prefix``), the
+    affine of their grid, and the prediction's Dice with the cord label on that grid."""
     image = np.stack(
         [load_nifti(preprocessed_file(prefix, c)).get_fdata(dtype=np.float32) for c in cfg.stage1_contrasts]
     )
+    label_img = load_nifti(preprocessed_file(prefix, "cord"))
     mask = predict_cord_mask(network, image, cfg) > 0
-    return mask, dice(mask, label)
+    return mask, np.asarray(label_img.affine, dtype=np.float64), dice(mask, np.asarray(label_img.dataobj) > 0)
 
 
 def crop_boxes(
@@ -48,6 +50,7 @@ def crop_boxes(
     cord_network: torch.nn.Module | None,
     *,
     stage1_units: Collection[str] = (),
+    stage1_chain: tuple[Sequence[Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """The cascade's lesion-stage crop boxes on the preprocessed grid.
 
@@ -62,6 +65,10 @@ def crop_boxes(
             or in ``stage1_units``).
         stage1_units: Training units cropped around the predicted cord too,
             because their cord mask is not a label (cord source ``model``).
+        stage1_chain: The cord stage's own chain, when it has one: its steps
+            and each unit's file prefix in it. The cord is then predicted on
+            that grid and its box carried to the lesion grid through world
+            coordinates (:func:`spinetumor.inference.crop.lesion_crop_box`).
 
     Returns:
         One row per unit: ``unit, role, source, start, stop`` and, for
@@ -71,20 +78,25 @@ def crop_boxes(
     Raises:
         ValueError: a unit needs the predicted cord and ``cord_network`` is None.
     """
-    cfg = inference_settings(inference_config(model, chain_steps))
+    stage1_steps, stage1_prefixes = stage1_chain if stage1_chain is not None else (None, {})
+    cfg = inference_settings(inference_config(model, chain_steps, stage1_chain_steps=stage1_steps))
     rows = []
     for unit, prefix in units.items():
         cord_img = load_nifti(preprocessed_file(prefix, "cord"))
         label = np.asarray(cord_img.dataobj) > 0
         row: dict[str, Any] = {"unit": unit, "role": roles[unit]}
+        affine = np.asarray(cord_img.affine, dtype=np.float64)
         if roles[unit] == "train" and unit not in stage1_units:
-            mask, row["source"] = label, "label"
+            box = lesion_crop_box(label.astype(np.uint8), affine, cfg)
+            row["source"] = "label"
         else:
             if cord_network is None:
                 raise ValueError(f"{unit}: a crop from the predicted cord needs the trained cord stage")
-            mask, row["cord_dice"] = _predicted_cord(cord_network, prefix, label, cfg)
+            stage1_prefix = stage1_prefixes[unit] if stage1_chain is not None else prefix
+            mask, mask_affine, row["cord_dice"] = _predicted_cord(cord_network, stage1_prefix, cfg)
+            onto = (affine, label.shape) if stage1_chain is not None else None
+            box = lesion_crop_box(mask.astype(np.uint8), mask_affine, cfg, onto=onto)
             row["source"] = "stage1"
-        box = lesion_crop_box(mask.astype(np.uint8), np.asarray(cord_img.affine, dtype=np.float64), cfg)
         lesion = np.asarray(load_nifti(preprocessed_file(prefix, "dseg")).dataobj) > 0
         inside = lesion[tuple(slice(a, b) for a, b in zip(*box))].sum()
         row.update(

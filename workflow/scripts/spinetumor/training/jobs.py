@@ -91,6 +91,7 @@ def _lesion_crops(
     run_dir: Path,
     cord_model: str | os.PathLike[str] | None,
     predicted_cords: Collection[str],
+    stage1_chain: tuple[Sequence[Mapping[str, Any]], Mapping[str, str]] | None,
 ) -> dict[str, Box]:
     """The cascade's lesion crops of every unit, also written to the run folder's crop table."""
     cord_network = load_trained(cord_model)[0] if cord_model is not None else None
@@ -102,6 +103,7 @@ def _lesion_crops(
         roles_of,
         cord_network,
         stage1_units=set(predicted_cords),
+        stage1_chain=stage1_chain,
     )
     with atomic_path(run_dir / CROP_BOXES) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
@@ -124,6 +126,7 @@ def train_stage(
     *,
     cord_model: str | os.PathLike[str] | None = None,
     predicted_cords: Collection[str] = (),
+    cord_chain: tuple[Sequence[Mapping[str, Any]], str | os.PathLike[str]] | None = None,
     declared_inputs: Collection[str] | None = None,
     threads: int | None = None,
     device: str | None = None,
@@ -145,6 +148,9 @@ def train_stage(
         predicted_cords: Units whose cord mask is a prediction (source
             ``model``): refused by a ``cord`` stage, and cropped around the
             split's own stage-1 prediction by a cascade's ``lesion`` stage.
+        cord_chain: A cascade's cord-stage chain when it has one of its own:
+            its steps and folder, where a ``lesion`` stage predicts the cords
+            of its crops.
         declared_inputs: The rule's input files; every file read must be one (None: not checked).
         threads: Torch CPU threads, or None.
         device: ``cpu``, ``cuda`` or None (GPU when visible).
@@ -165,6 +171,10 @@ def train_stage(
     _check_cord_targets(stage, split, [*train_units, *val_units], predicted_cords)
     train_prefixes, val_prefixes = _prefixes(chain_dir, train_units), _prefixes(chain_dir, val_units)
     files = [f for p in (*train_prefixes.values(), *val_prefixes.values()) for f in prefix_files(p)]
+    stage1_chain = None
+    if cord_chain is not None and model["type"] == "cascade" and stage == "lesion":
+        stage1_chain = (list(cord_chain[0]), _prefixes(cord_chain[1], [*train_units, *val_units]))
+        files += [f for p in stage1_chain[1].values() for f in prefix_files(p)]
     check_declared(files, declared_inputs)
     with torch_threads(threads):
         out_model = Path(out_model)
@@ -176,6 +186,7 @@ def train_stage(
             "train": sorted(train_prefixes),
             "val": sorted(val_prefixes),
             "predicted_cords": sorted(set(predicted_cords) & set(train_prefixes)),
+            **({"stage1_chain": stage1_chain[0]} if stage1_chain else {}),
         }
         boxes: dict[str, Box] = {}
         if model["type"] == "cascade" and stage == "lesion":
@@ -187,6 +198,7 @@ def train_stage(
                 out_model.parent,
                 cord_model,
                 predicted_cords,
+                stage1_chain,
             )
         return _fit(
             model,
@@ -197,7 +209,10 @@ def train_stage(
             out_model,
             out_summary,
             description=description,
-            extra_files=[str(cord_model)] if cord_model is not None else [],
+            extra_files=[
+                *([str(cord_model)] if cord_model is not None else []),
+                *(f for p in (stage1_chain[1].values() if stage1_chain else []) for f in prefix_files(p)),
+            ],
             boxes=boxes,
             device=device,
             started=started,
