@@ -85,15 +85,16 @@ def predict_cascade(
     cfg = inference_settings(settings)
     timings = new_timings()
     own_grid = cfg.stage1_chain is not None
-    contrasts = tuple(dict.fromkeys((*(() if own_grid else cfg.stage1_contrasts), *cfg.contrasts)))
+    contrasts = tuple(dict.fromkeys((*cfg.stage1_contrasts, *cfg.contrasts)))
     with torch_threads(cfg.threads):
         vols, prep = _load_and_preprocess(t2w_path, t1w_on_t2w_path, contrasts, cfg.steps, cfg, timings)
         affine = np.asarray(prep["T2w"].affine, dtype=np.float64)
         image = _channels(prep, cfg.contrasts)
         stage1_prep, cord_affine = prep, affine
-        if own_grid:
+        if own_grid:  # the contrasts stage 1 takes, on its own grid
+            only = SubjectVolumes(t2w=vols.t2w, t1w=vols.t1w if "T1w" in cfg.stage1_contrasts else None)
             with timed(timings, "preprocess"):
-                stage1_prep = preprocess_volumes(vols, cfg.stage1_steps, threads=_threads(cfg))
+                stage1_prep = preprocess_volumes(only, cfg.stage1_steps, threads=_threads(cfg))
             cord_affine = np.asarray(stage1_prep["T2w"].affine, dtype=np.float64)
         with timed(timings, "stage1"):
             cord = predict_cord_mask(stage1_model, _channels(stage1_prep, cfg.stage1_contrasts), cfg)
