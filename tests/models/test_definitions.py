@@ -215,3 +215,13 @@ def test_a_cascades_cord_stage_may_run_on_a_chain_of_its_own():
     cfg = inference_settings(inference_config(own, steps, stage1_chain_steps=coarse))
     assert cfg.stage1_steps == coarse and cfg.steps == steps
     assert inference_settings(inference_config(plain, steps)).stage1_chain is None
+
+
+def test_the_schema_offers_every_preset():
+    import yaml
+
+    from tests.conftest import REPO
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    entry = schema["properties"]["models"]["properties"]["definitions"]["additionalProperties"]
+    assert sorted(entry["properties"]["preset"]["enum"]) == sorted(PRESETS)
