@@ -22,7 +22,6 @@ def test_the_last_line_is_the_json_of_each_modes_median_seconds() -> None:
         "1",
         "--modes",
         "fitted",
-        "coarse1",
         "--shape",
         "96",
         "128",
@@ -31,8 +30,8 @@ def test_the_last_line_is_the_json_of_each_modes_median_seconds() -> None:
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout
     lines = out.strip().splitlines()
     figures = json.loads(lines[-1])
-    assert list(figures) == ["fast_cascade_s", "coarse_stage1_s"]
+    assert list(figures) == ["fast_cascade_s"]
     assert all(isinstance(v, float) and v > 0 for v in figures.values())
-    # The table above it names the same modes, and the fitted mode ran one stage-2 window.
+    # The fitted mode ran one stage-2 window.
     windows = next(line for line in lines if line.startswith("windows"))
     assert windows.split()[1] == "1"
