@@ -42,6 +42,26 @@ _LEMAY_LESION: dict[str, Any] = {
     },
 }
 
+_LEMAY_CORD: dict[str, Any] = {
+    "network": {"architecture": "dynunet", "depth": 4, "base_filters": 8, "deep_supervision": True},
+    "training": {
+        **_LEMAY_TRAINING,
+        "inputs": ["T2w"],
+        "targets": ["cord"],
+        "batch_size": 1,
+        "patch_size": [512, 256, 32],
+        "patches_per_volume": 1,
+        "sampling": "uniform",
+    },
+}
+
+# Stage 1 of the cascade: threshold, one window over the whole volume, the crop's margin.
+_LEMAY_STAGE1_INFERENCE: dict[str, Any] = {
+    "stage1_threshold": 0.5,
+    "stage1_patch_size": None,
+    "crop_margin_mm": [5.0, 5.0, 5.0],
+}
+
 # Lesion windows of 128 x 128 x 32 at stride 64 x 64 x 32, overlapping probabilities averaged.
 _LEMAY_LESION_INFERENCE: dict[str, Any] = {
     "patch_size": [128, 128, 32],
@@ -65,31 +85,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "type": "cascade",
         "chain": "lemay2021",
         "stages": {
-            "cord": {
-                "network": {
-                    "architecture": "dynunet",
-                    "depth": 4,
-                    "base_filters": 8,
-                    "deep_supervision": True,
-                },
-                "training": {
-                    **_LEMAY_TRAINING,
-                    "inputs": ["T2w"],
-                    "targets": ["cord"],
-                    "batch_size": 1,
-                    "patch_size": [512, 256, 32],
-                    "patches_per_volume": 1,
-                    "sampling": "uniform",
-                },
-            },
+            "cord": _LEMAY_CORD,
             "lesion": _LEMAY_LESION,
         },
-        "inference": {
-            "stage1_threshold": 0.5,
-            "stage1_patch_size": None,
-            "crop_margin_mm": [5.0, 5.0, 5.0],
-            **_LEMAY_LESION_INFERENCE,
-        },
+        "inference": {**_LEMAY_STAGE1_INFERENCE, **_LEMAY_LESION_INFERENCE},
         "postprocessing": _LEMAY_POSTPROCESSING,
         "save_probabilities": False,
     },
@@ -103,33 +102,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "stages": {
             "cord": {
                 "chain": "cordcoarse",
-                "network": {
-                    "architecture": "dynunet",
-                    "depth": 4,
-                    "base_filters": 8,
-                    "deep_supervision": True,
-                },
-                "training": {
-                    **_LEMAY_TRAINING,
-                    "inputs": ["T2w"],
-                    "targets": ["cord"],
-                    "batch_size": 1,
-                    "patch_size": [256, 128, 16],
-                    "patches_per_volume": 1,
-                    "sampling": "uniform",
-                },
+                "network": _LEMAY_CORD["network"],
+                "training": {**_LEMAY_CORD["training"], "patch_size": [256, 128, 16]},
             },
             "lesion": _LEMAY_LESION,
         },
         "inference": {
-            "stage1_threshold": 0.5,
-            "stage1_patch_size": None,
-            "crop_margin_mm": [5.0, 5.0, 5.0],
+            **_LEMAY_STAGE1_INFERENCE,
+            **_LEMAY_LESION_INFERENCE,
+            # One window fitted to the cord's box instead of the tiles.
             "patch_size": None,
             "window_multiple": [16, 16, 16],
             "overlap": 0.5,
-            "batch_size": 1,
-            "blend_mode": "constant",
         },
         "postprocessing": _LEMAY_POSTPROCESSING,
         "save_probabilities": False,
