@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.transforms import RandAffined
+from monai.transforms import Compose, RandAffined
 
 from spinetumor.training.data import (
     SubjectRecord,
@@ -16,6 +16,7 @@ from spinetumor.training.data import (
     load_record,
     make_dataset,
     make_targets,
+    sampling_classes,
     training_transforms,
 )
 from spinetumor.training.settings import TrainingSettings
@@ -104,3 +105,85 @@ def test_patches_are_padded_sampled_and_foreground_biased(subject):
         assert set(item["label"].unique().tolist()) <= {0.0, 1.0}
         # With pos/neg 1e9 every patch is centred on the tumour, so it holds some.
         assert item["label"].sum() > 0
+
+
+def _sampled_centres(settings: TrainingSettings, label: np.ndarray, draws: int) -> np.ndarray:
+    """How often the centre voxel of a drawn patch lies in each label channel (and in none)."""
+    pipeline = Compose(training_transforms(settings))
+    pipeline.set_random_state(0)
+    image = np.random.default_rng(0).normal(size=(1, *label.shape[1:])).astype(np.float32)
+    counts = np.zeros(label.shape[0] + 1)
+    centre = tuple(s // 2 for s in settings.patch_size)
+    for _ in range(draws):
+        (item,) = pipeline({"image": image, "label": label})
+        hits = item["label"][(slice(None), *centre)].numpy() > 0
+        counts[:-1] += hits
+        counts[-1] += not hits.any()
+    return counts / draws
+
+
+def test_class_sampling_draws_a_small_core_as_often_as_a_large_edema():
+    # One tumour voxel beside a 1,000-voxel edema; the cavity is absent.
+    label = np.zeros((4, 48, 48, 16), np.uint8)
+    label[0, 10, 10, 8] = 1
+    label[1, 30:40, 30:40, 4:14] = 1
+    label[3] = label[0] | label[1]
+    config = {"inputs": ["T2w"], "targets": ["tumor", "edema", "cavity", "whole"], "patch_size": [8, 8, 4]}
+    config.update(pos_neg_ratio=2.0, augmentation=None)
+    classes = _sampled_centres(TrainingSettings.from_config({**config, "sampling": "classes"}), label, 600)
+    # Background 1 : tumour 1 : edema 1 (the absent cavity's share goes to the others).
+    assert classes[0] == pytest.approx(1 / 3, abs=0.07) and classes[1] == pytest.approx(1 / 3, abs=0.07)
+    assert classes[2] == 0 and classes[4] == pytest.approx(1 / 3, abs=0.07)
+    # Centres on any lesion voxel almost never fall on the single tumour voxel.
+    foreground = _sampled_centres(
+        TrainingSettings.from_config({**config, "sampling": "foreground"}), label, 600
+    )
+    assert foreground[0] < 0.02 and foreground[3] == pytest.approx(2 / 3, abs=0.07)
+
+
+def test_sampling_classes_leave_out_whole_unless_alone():
+    assert sampling_classes(["tumor", "edema", "cavity", "whole"]) == [0, 1, 2]
+    assert sampling_classes(["whole"]) == [0]
+    assert sampling_classes(["cord"]) == [0]
+
+
+def test_mirroring_and_intensity_changes_touch_what_they_should():
+    settings = TrainingSettings.from_config(
+        {
+            "inputs": ["T1w", "T2w"],
+            "targets": ["whole"],
+            "patch_size": [4, 4, 4],
+            "sampling": "uniform",
+            "augmentation": {"prob": 0, "flip_axes": [2], "intensity_scale": 0.2, "intensity_shift": 0.5},
+        }
+    )
+    pipeline = Compose(training_transforms(settings))
+    pipeline.set_random_state(1)
+    image = np.stack([np.ones((4, 4, 4)), 2 * np.ones((4, 4, 4))]).astype(np.float32)
+    image[:, :, :, 0] = 0  # marks one end of axis 2
+    label = np.zeros((1, 4, 4, 4), np.uint8)
+    label[0, :, :, 0] = 1
+    flipped = 0
+    for _ in range(40):
+        item = pipeline({"image": image, "label": label})
+        item = item[0] if isinstance(item, list) else item
+        img, lab = item["image"].numpy(), item["label"].numpy()
+        end = 3 if lab[0, :, :, 3].all() else 0
+        flipped += end == 3
+        # Image and label are mirrored together.
+        assert lab[0, :, :, end].all() and lab.sum() == 16
+        for c, value in enumerate((1.0, 2.0)):
+            inside = np.delete(img[c], end, axis=2)
+            # One scale and one shift per channel: the channel stays constant off the marked end.
+            assert np.ptp(inside) < 1e-5
+            assert 0.8 * value - 0.5 - 1e-5 <= inside.mean() <= 1.2 * value + 0.5 + 1e-5
+    assert 5 < flipped < 35
+
+
+def test_augmentation_settings_check_the_new_keys():
+    with pytest.raises(ValueError, match="flip_axes"):
+        TrainingSettings.from_config({"augmentation": {"flip_axes": [3]}})
+    with pytest.raises(ValueError, match="intensity_scale"):
+        TrainingSettings.from_config({"augmentation": {"intensity_scale": 1.5}})
+    aug = TrainingSettings.from_config({"augmentation": {"prob": 0, "noise_std": 0.1}}).augmentation
+    assert aug.enabled and not aug.affine

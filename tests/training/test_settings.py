@@ -65,7 +65,16 @@ def test_training_defaults_are_the_settings_defaults_as_plain_values():
     assert training_defaults("lr", "patch_size", "augmentation") == {
         "lr": 1e-3,
         "patch_size": [128, 128, 32],
-        "augmentation": {"rotate_deg": 5.0, "scale": 0.1, "translate": 0.03, "prob": 1.0},
+        "augmentation": {
+            "rotate_deg": 5.0,
+            "scale": 0.1,
+            "translate": 0.03,
+            "prob": 1.0,
+            "flip_axes": [],
+            "intensity_scale": 0.0,
+            "intensity_shift": 0.0,
+            "noise_std": 0.0,
+        },
     }
 
 

@@ -44,7 +44,7 @@ TARGETS: tuple[str, ...] = (*LABELS, "whole", "cord")
 
 _OPTIMIZERS = ("adam", "adamw")
 _SCHEDULERS = ("cosine", "none")
-_SAMPLING = ("foreground", "uniform")
+_SAMPLING = ("foreground", "classes", "uniform")
 _AMP = ("none", "bf16", "fp16")
 _BLEND = ("constant", "gaussian")
 #: The settings that take one of a few names, and those names.
@@ -116,33 +116,79 @@ def _unknown_keys(cfg: Mapping[str, Any], allowed: Sequence[str], where: str) ->
 
 @dataclass(frozen=True)
 class AugmentationSettings:
-    """Random affine augmentation of the training patches.
+    """Random augmentation of the training patches: an affine (the papers'), and optionally
+    mirroring and intensity changes (ours; off by default, so the presets keep the papers').
 
     Attributes:
         rotate_deg: Largest rotation about each axis, in degrees.
         scale: Largest relative scaling per axis (0.1 = ±10 %).
         translate: Largest translation per axis, as a fraction of the patch.
-        prob: Probability that a patch is transformed (ivadomed transforms
-            every sample; 0 turns augmentation off).
+        prob: Probability that a patch is transformed by the affine (ivadomed
+            transforms every sample; 0 turns the affine off).
+        flip_axes: Spatial axes (0-2) each mirrored with probability 0.5, e.g.
+            the left-right axis of a sagittal grid.
+        intensity_scale: Each input channel multiplied by ``1 + u``, ``u``
+            uniform in ``±intensity_scale`` (0 = off).
+        intensity_shift: Then each channel shifted by ``u`` uniform in
+            ``±intensity_shift`` (intensities are z-scores: 0.1 = a tenth of
+            a standard deviation; 0 = off).
+        noise_std: Then Gaussian noise of this standard deviation added to
+            the inputs (0 = off).
     """
 
     rotate_deg: float = 5.0
     scale: float = 0.10
     translate: float = 0.03
     prob: float = 1.0
+    flip_axes: tuple[int, ...] = ()
+    intensity_scale: float = 0.0
+    intensity_shift: float = 0.0
+    noise_std: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("rotate_deg", "scale", "translate", "prob"):
+        for name in (
+            "rotate_deg",
+            "scale",
+            "translate",
+            "prob",
+            "intensity_scale",
+            "intensity_shift",
+            "noise_std",
+        ):
             value = getattr(self, name)
             _check(
                 _is_number(value) and value >= 0, f"augmentation.{name} must be a number >= 0, got {value!r}"
             )
         _check(self.prob <= 1, f"augmentation.prob must be at most 1, got {self.prob}")
         _check(self.scale < 1, f"augmentation.scale must be below 1, got {self.scale}")
+        _check(
+            self.intensity_scale < 1,
+            f"augmentation.intensity_scale must be below 1, got {self.intensity_scale}",
+        )
+        axes = self.flip_axes
+        _check(
+            isinstance(axes, Sequence)
+            and not isinstance(axes, str)
+            and all(_is_int(a, 0) and a <= 2 for a in axes)
+            and len(set(axes)) == len(axes),
+            f"augmentation.flip_axes must list distinct axes 0-2, got {axes!r}",
+        )
+        object.__setattr__(self, "flip_axes", tuple(axes))
 
     @property
     def enabled(self) -> bool:
-        """Whether any patch is transformed at all."""
+        """Whether any patch is changed at all."""
+        return (
+            self.affine
+            or bool(self.flip_axes)
+            or self.intensity_scale > 0
+            or self.intensity_shift > 0
+            or (self.noise_std > 0)
+        )
+
+    @property
+    def affine(self) -> bool:
+        """Whether any patch is transformed by the random affine."""
         return self.prob > 0 and (self.rotate_deg > 0 or self.scale > 0 or self.translate > 0)
 
 
@@ -167,9 +213,13 @@ class TrainingSettings:
         patches_per_volume: Patches drawn from each training volume per epoch.
         iterations_per_epoch: Optional cap on the steps of an epoch.
         sampling: ``foreground`` (centres on target voxels with probability
-            ``pos_neg_ratio / (pos_neg_ratio + 1)``) or ``uniform``.
+            ``pos_neg_ratio / (pos_neg_ratio + 1)``), ``classes`` (the same
+            share of centres, split evenly among the target classes present
+            in the volume, so that a small class such as the tumour core is
+            drawn as often as a large one; ``whole`` is not a class of its
+            own when other targets are) or ``uniform``.
         pos_neg_ratio: Foreground-to-background ratio of patch centres.
-        augmentation: Random affine augmentation.
+        augmentation: Random augmentation.
         loss: ``dice`` (the papers') or ``dice_bce`` (Dice plus binary
             cross-entropy, :class:`spinetumor.models.losses.DiceBCELoss`).
         dice_batch: Pool the batch's voxels in the Dice loss (ivadomed).
