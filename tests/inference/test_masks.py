@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from spinetumor.inference.masks import bounding_box, fill_holes, remove_small_objects, voxel_volume_mm3
+from spinetumor.inference.masks import (
+    bounding_box,
+    fill_holes,
+    largest_component,
+    remove_small_objects,
+    voxel_volume_mm3,
+)
 
 SEVEN_VOXELS_MM3 = 7 * 0.6 * 0.6 * 3.7  # the conftest's object on its grids
 
@@ -104,3 +110,13 @@ def test_fill_holes_leaves_background_open_to_the_border_alone():
     cup[0:3, 1:4, 1:4] = False
     np.testing.assert_array_equal(fill_holes(cup), cup)
     assert not fill_holes(np.zeros((3, 3, 3))).any()
+
+
+def test_largest_component_keeps_the_biggest_18_connected_object():
+    mask = np.zeros((10, 10, 10), np.uint8)
+    mask[1:3, 1:3, 1:3] = 1  # 8 voxels
+    mask[6:9, 6:9, 6:9] = 1  # 27 voxels
+    mask[5, 5, 5] = 1  # touches the big one at a corner only (26-, not 18-connected)
+    kept = largest_component(mask)
+    assert kept.dtype == bool and kept.sum() == 27 and kept[6:9, 6:9, 6:9].all()
+    assert not largest_component(np.zeros((3, 3, 3))).any()

@@ -67,3 +67,15 @@ def test_lesion_probabilities_check_the_number_of_outputs():
         lesion_probabilities(
             Constant([0.0, 0.0, 0.0]), np.ones((1, 2, 2, 2), np.float32), ((0, 0, 0), (2, 2, 2)), cfg
         )
+
+
+def test_cord_mask_keeps_only_its_largest_object_when_asked():
+    image = -np.ones((1, 12, 6, 6), dtype=np.float32)
+    image[0, 1:8, 2:4, 2:4] = 3.0  # the cord: 28 voxels
+    image[0, 10, 0, 0] = 3.0  # a stray voxel far from it
+    whole = predict_cord_mask(Copy(), image, inference_settings(None))
+    assert whole.sum() == 29
+    kept = predict_cord_mask(Copy(), image, inference_settings({"stage1_largest_component": True}))
+    assert kept.dtype == np.uint8 and kept.sum() == 28 and kept[10, 0, 0] == 0
+    with pytest.raises(ValueError, match="stage1_largest_component"):
+        inference_settings({"stage1_largest_component": "yes"})

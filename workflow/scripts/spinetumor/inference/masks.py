@@ -15,7 +15,7 @@ from scipy import ndimage
 from spinetumor.evaluation.lesions import CONNECTIVITY_18
 from spinetumor.io import voxel_sizes
 
-__all__ = ["bounding_box", "voxel_volume_mm3", "remove_small_objects", "fill_holes"]
+__all__ = ["bounding_box", "voxel_volume_mm3", "remove_small_objects", "largest_component", "fill_holes"]
 
 # Object volumes are sums of float voxel volumes: an object meant to sit exactly
 # at the minimum must not be lost to rounding (7 x 1.332 mm³ vs 9.324 mm³).
@@ -85,6 +85,23 @@ def remove_small_objects(mask: np.ndarray, voxel_volume_mm3: float, min_size_mm3
     out = np.zeros_like(mask)
     out[box] = keep[labelled]
     return out
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 18-connected object of ``mask`` (ties: the first in label order).
+
+    Args:
+        mask: 3D binary mask (any dtype; non-zero is foreground).
+
+    Returns:
+        Boolean mask of that object; all False for an empty mask.
+    """
+    labelled, count = ndimage.label(np.asarray(mask) > 0, structure=CONNECTIVITY_18)
+    if count <= 1:
+        return labelled > 0
+    sizes = np.bincount(labelled.ravel())
+    sizes[0] = 0
+    return labelled == int(np.argmax(sizes))
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

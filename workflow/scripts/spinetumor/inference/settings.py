@@ -32,6 +32,9 @@ class InferenceSettings:
         stage1_threshold: Cord probability above which (strictly) a voxel is cord.
         stage1_patch_size: Stage-1 window; None = the whole preprocessed volume
             in one patch.
+        stage1_largest_component: Keep only the largest connected object of
+            the stage-1 mask, so that a stray false positive far from the cord
+            does not stretch the crop (ours; the paper keeps the whole mask).
         crop_margin_mm: Margin added around the cord's bounding box, per
             preprocessed axis, in mm (converted with the preprocessed spacing
             and rounded up to whole voxels).
@@ -64,6 +67,7 @@ class InferenceSettings:
     stage1_contrasts: tuple[str, ...] = ("T2w",)
     stage1_threshold: float = 0.5
     stage1_patch_size: tuple[int, int, int] | None = None
+    stage1_largest_component: bool = False
     crop_margin_mm: tuple[float, float, float] = (5.0, 5.0, 5.0)
     contrasts: tuple[str, ...] = ("T1w", "T2w")
     outputs: tuple[str, ...] = ("tumor", "edema", "cavity", "whole")
@@ -188,6 +192,10 @@ def _check_scalars(cfg: InferenceSettings) -> None:
         raise ValueError(f"inference.threads: must be a positive integer or null, got {cfg.threads!r}")
     if cfg.blend_mode not in ("constant", "gaussian"):
         raise ValueError(f"inference.blend_mode: must be 'constant' or 'gaussian', got {cfg.blend_mode!r}")
+    if not isinstance(cfg.stage1_largest_component, bool):
+        raise ValueError(
+            f"inference.stage1_largest_component: must be true or false, got {cfg.stage1_largest_component!r}"
+        )
     if not isinstance(cfg.native_probabilities, bool):
         raise ValueError(
             f"inference.native_probabilities: must be true or false, got {cfg.native_probabilities!r}"

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from spinetumor.inference.crop import Box
+from spinetumor.inference.masks import largest_component
 from spinetumor.inference.settings import InferenceSettings
 from spinetumor.inference.window import sliding_window
 
@@ -31,14 +32,18 @@ def predict_cord_mask(network: torch.nn.Module, image: np.ndarray, cfg: Inferenc
         image: ``(C, X, Y, Z)`` preprocessed ``stage1_contrasts``.
         cfg: Validated settings: ``stage1_patch_size`` (None = the whole
             volume in one window), ``overlap``, ``blend_mode``, ``device``
-            and ``stage1_threshold`` (strict). One window per forward pass.
+            ``stage1_threshold`` (strict) and ``stage1_largest_component``. One
+            window per forward pass.
 
     Returns:
         ``uint8`` mask of shape ``(X, Y, Z)``: 1 where the cord probability
-        is above the threshold.
+        is above the threshold (in its largest object only, if so set).
     """
     probs = sliding_window(network, image, cfg.stage1_patch_size, cfg.overlap, 1, cfg.device, cfg.blend_mode)
-    return (probs[0] > cfg.stage1_threshold).astype(np.uint8)
+    mask = probs[0] > cfg.stage1_threshold
+    if cfg.stage1_largest_component:
+        mask = largest_component(mask)
+    return mask.astype(np.uint8)
 
 
 def lesion_probabilities(
