@@ -113,3 +113,10 @@ def test_a_raw_dataset_inside_the_results_is_refused_and_siblings_are_fine(tmp_p
     with pytest.raises(ValueError, match="bids_dir .* is inside results_dir"):
         check_read_only(tmp_path / "results" / "bids", tmp_path / "results")
     check_read_only(tmp_path / "bids", tmp_path / "bids-results")  # a common prefix is not containment
+
+
+def test_own_data_gets_the_demo_chain_a_stage_names():
+    mine = {"preset": "lemay2021", "stages": {"cord": {"chain": "lemaydemo"}}}
+    study = study_models({"run": ["mine"], "definitions": {"mine": mine}}, NO_CHAINS, is_demo=False)
+    assert study.chains == {"lemaydemo": demo_study()["chains"]["lemaydemo"]}
+    assert any(n.startswith("chain lemaydemo: the demo's CPU-sized chain") for n in study.notes)

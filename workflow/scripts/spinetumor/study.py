@@ -150,7 +150,7 @@ def _own_models(
         if name in demo["models"]["definitions"]
     }
     all_chains = copy.deepcopy(own_chains)
-    named = [*chains_run, *(d.get("chain") for d in definitions.values() if d)]
+    named = [*chains_run, *(chain for d in definitions.values() if d for chain in _chains_named(d))]
     for name in dict.fromkeys(named):
         if name not in all_chains and name in demo["chains"]:
             all_chains[name] = demo["chains"][name]
@@ -158,6 +158,13 @@ def _own_models(
                 f"chain {name}: the demo's CPU-sized chain ({DEMO_STUDY_FILE.name}), as the study names it"
             )
     return StudyModels(list(run), definitions, all_chains, notes, hints)
+
+
+def _chains_named(definition: Mapping[str, Any]) -> list[str]:
+    """The chains a model entry names itself: its own and its stages' (e.g. a cascade's cord chain)."""
+    stages = definition.get("stages") or {}
+    named = [definition.get("chain"), *((stage or {}).get("chain") for stage in stages.values())]
+    return [name for name in named if isinstance(name, str)]
 
 
 def check_read_only(bids_dir: str | Path, results_dir: str | Path) -> None:
