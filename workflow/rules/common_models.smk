@@ -20,6 +20,14 @@ def model_chain_steps(wildcards):
     return CHAIN_STEPS[job_chain(wildcards)]
 
 
+def training_priority(wildcards):
+    """Start a model's training stages by how many of its stages still follow them: a cascade's
+    cord stage gates its lesion stage, so it starts before single-stage trainings, and a cascade
+    does not end the study alone on one core (scheduling only; results do not change)."""
+    stages = st_models.model_stages(model_of(wildcards))
+    return len(stages) - stages.index(wildcards.stage)
+
+
 def model_stage1_chain_steps(wildcards):
     """The steps of the model's cord-stage chain when it has one of its own, else None."""
     return stage1_chain_steps(model_of(wildcards))

@@ -25,6 +25,7 @@ rule train_model:
     conda:
         f"{ENVS}/torch.yaml"
     threads: config["threads"]["train"]
+    priority: training_priority
     # A killed training (SIGTERM: a pre-empted or timed-out SLURM job) saves its last
     # checkpoint and fails; the retry resumes from that checkpoint.
     retries: config["models"]["retries"]
