@@ -43,9 +43,11 @@ def test_the_demo_study_trains_its_cpu_sized_entries_and_says_so():
     config = _config_yaml()
     study = study_models(config["models"], config["preprocessing"], is_demo=True)
     assert study.run == ["cascade", "singlestage", "unet"]
-    assert set(study.chains) == {"lemaydemo", "stanforddemo"}
+    assert set(study.chains) == {"lemaydemo", "demofine", "stanforddemo"}
     cascade = resolve_model("cascade", study.definitions)
-    assert cascade["chain"] == "lemaydemo" and cascade["stages"]["lesion"]["training"]["max_epochs"] == 14
+    # The multi-resolution cascade: the cord on the coarse demo grid, the lesions on the paper's.
+    assert cascade["chain"] == "demofine" and cascade["stages"]["cord"]["chain"] == "lemaydemo"
+    assert cascade["stages"]["lesion"]["training"]["sampling"] == "classes"
     assert len(study.notes) == 1 and "CPU-sized models cascade, singlestage, unet" in study.notes[0]
 
 
@@ -56,7 +58,7 @@ def test_on_the_demo_a_config_changes_the_demo_entries_key_by_key():
     }
     study = study_models(models, NO_CHAINS, is_demo=True)
     lesion = resolve_model("cascade", study.definitions)["stages"]["lesion"]["training"]
-    assert lesion["max_epochs"] == 1 and lesion["patch_size"] == [64, 32, 24]  # the rest stays the demo's
+    assert lesion["max_epochs"] == 1 and lesion["patch_size"] == [64, 32, 16]  # the rest stays the demo's
     assert study.notes == []  # models.run was chosen by the study
 
 
@@ -64,7 +66,7 @@ def test_own_data_gets_a_demo_entry_only_by_naming_it_and_is_told():
     study = study_models({"run": ["cascade", "lemay2021"], "definitions": {}}, NO_CHAINS, is_demo=False)
     assert set(study.definitions) == {"cascade"}
     assert study.definitions["cascade"] == demo_study()["models"]["definitions"]["cascade"]
-    assert set(study.chains) == {"lemaydemo"}  # the chain it needs, and no other
+    assert set(study.chains) == {"demofine", "lemaydemo"}  # the chains it needs, and no other
     assert any(n.startswith("model cascade: the demo's CPU-sized entry") for n in study.notes)
     assert any(n.startswith("chain lemaydemo: the demo's CPU-sized chain") for n in study.notes)
 
@@ -99,7 +101,7 @@ def test_a_users_own_chain_wins_over_the_demo_chain_of_the_same_name():
     study = study_models(
         {"run": ["cascade"], "definitions": {}}, {"run": [], "chains": {"lemaydemo": chain}}, is_demo=False
     )
-    assert study.chains == {"lemaydemo": chain}
+    assert study.chains == {"lemaydemo": chain, "demofine": demo_study()["chains"]["demofine"]}
 
 
 @pytest.mark.parametrize("results", ["bids", "bids/derivatives/spinetumor"])

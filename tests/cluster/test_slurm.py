@@ -170,8 +170,9 @@ def test_cluster_and_local_results_are_identical(runs):
     splits = "splits/splits.tsv"
     assert (slurm_results / splits).read_bytes() == (local_results / splits).read_bytes()
     volumes = sorted(p.relative_to(local_results) for p in (local_results / "preprocessed").rglob("*.nii.gz"))
-    # subjects x chains (lemay2021, lemaydemo, the cascade's cord chain democoarse) x (T2w, T1w, dseg, cord)
-    assert len(volumes) == 4 * 3 * 4
+    # subjects x chains (lemay2021, lemaydemo, the cascade's demofine and its cord chain democoarse)
+    # x (T2w, T1w, dseg, cord)
+    assert len(volumes) == 4 * 4 * 4
     assert (
         sorted(p.relative_to(slurm_results) for p in (slurm_results / "preprocessed").rglob("*.nii.gz"))
         == volumes

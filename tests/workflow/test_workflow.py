@@ -54,11 +54,11 @@ def job_counts(output: str) -> dict[str, int]:
 def test_dry_run_of_the_whole_default_study(tmp_path):
     proc = snakemake("-n", config={"results_dir": str(tmp_path / "results")})
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["demo_subject"] == 12 and counts["demo_dataset"] == 1
-    assert counts["validate_subject"] == 12 and counts["register_t1w"] == 12
-    assert counts["cord_mask"] == 12 and counts["standardize_labels"] == 12
-    # 12 subjects x the demo models' 2 chains (lemaydemo, stanforddemo)
-    assert counts["preprocess_subject"] == 24
+    assert counts["demo_subject"] == 15 and counts["demo_dataset"] == 1
+    assert counts["validate_subject"] == 15 and counts["register_t1w"] == 15
+    assert counts["cord_mask"] == 15 and counts["standardize_labels"] == 15
+    # 15 subjects x the demo models' 3 chains (lemaydemo, demofine, stanforddemo)
+    assert counts["preprocess_subject"] == 45
     assert counts["make_splits"] == 1 and counts["all"] == 1
 
 
