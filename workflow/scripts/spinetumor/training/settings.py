@@ -178,13 +178,8 @@ class AugmentationSettings:
     @property
     def enabled(self) -> bool:
         """Whether any patch is changed at all."""
-        return (
-            self.affine
-            or bool(self.flip_axes)
-            or self.intensity_scale > 0
-            or self.intensity_shift > 0
-            or (self.noise_std > 0)
-        )
+        intensity = (self.intensity_scale, self.intensity_shift, self.noise_std)
+        return self.affine or bool(self.flip_axes) or any(v > 0 for v in intensity)
 
     @property
     def affine(self) -> bool:
