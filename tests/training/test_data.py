@@ -10,15 +10,8 @@ import pytest
 import torch
 from monai.transforms import Compose, RandAffined
 
-from spinetumor.training.data import (
-    SubjectRecord,
-    augmentation_ranges,
-    load_record,
-    make_dataset,
-    make_targets,
-    sampling_classes,
-    training_transforms,
-)
+from spinetumor.training.data import SubjectRecord, load_record, make_dataset, make_targets
+from spinetumor.training.patches import augmentation_ranges, sampling_classes, training_transforms
 from spinetumor.training.settings import TrainingSettings
 from tests.training.tiny_subjects import TINY_CONFIG, write_subject
 
