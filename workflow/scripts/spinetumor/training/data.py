@@ -41,8 +41,6 @@ __all__ = [
     "epoch_loader",
 ]
 
-_KEYS = ("image", "label")
-
 
 @dataclass(frozen=True)
 class SubjectRecord:
