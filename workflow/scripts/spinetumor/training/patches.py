@@ -167,11 +167,10 @@ def training_transforms(settings: TrainingSettings) -> list[Transform]:
     Returns:
         Transforms for a ``Compose``.
     """
-    steps: list[Transform] = [
+    return [
         SpatialPadd(keys=_KEYS, spatial_size=settings.patch_size, mode="constant"),
         *_patch_sampler(settings),
         CastToTyped(keys=_KEYS, dtype=np.float32),
         *_augmentations(settings.augmentation, settings.patch_size),
+        EnsureTyped(keys=_KEYS, data_type="tensor", dtype=torch.float32, track_meta=False),
     ]
-    steps.append(EnsureTyped(keys=_KEYS, data_type="tensor", dtype=torch.float32, track_meta=False))
-    return steps
