@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -40,6 +41,44 @@ def test_validate_scores_each_target(tmp_path, subject):
     assert np.isnan(scores["val_dice_edema"]) and np.isnan(scores["val_dice_cavity"])
     assert scores["val_dice_mean"] == pytest.approx(expected)
     assert 0.0 <= scores["val_loss"] <= 1.0
+
+
+class _CentredOnItsWindow(torch.nn.Module):
+    """Logits 10 * (T2w - its mean over the window the network is given), like instance
+    normalisation; it takes only windows whose axes are multiples of 3 and records their shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(10.0))
+        self.windows: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert all(n % 3 == 0 for n in x.shape[2:]), f"window {tuple(x.shape[2:])} not a multiple of 3"
+        self.windows.append(tuple(x.shape[2:]))
+        return self.scale * (x - x.mean(dim=(2, 3, 4), keepdim=True))
+
+
+def test_whole_window_validation_sees_each_volume_at_once(tmp_path, subject):
+    # `val_window: whole` predicts each validation volume (32 x 32 x 16) in one window, zero-padded to
+    # the network's multiple (here 3: 33 x 33 x 18), as a cascade with a fitted window infers; the
+    # scores are those of the mean over that window. With `patch`, it sees 15 x 15 x 9 tiles, whose
+    # own means give other scores.
+    model = _CentredOnItsWindow()
+    whole = TrainingSettings.from_config(
+        {"inputs": ["T2w"], "targets": ["whole"], "patch_size": [15, 15, 9], "val_window": "whole"}
+    )
+    scores = validate(model, [subject], whole, device="cpu", divisor=(3, 3, 3))
+    assert model.windows == [(33, 33, 18)]
+    image = load_record(subject, ["T2w"], ["whole"])
+    t2, truth = image["image"][0], image["label"][0] > 0
+    pred = t2 > t2.sum() / (33 * 33 * 18)
+    expected = 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
+    assert scores["val_dice_whole"] == pytest.approx(expected)
+
+    model.windows.clear()
+    patches = validate(model, [subject], dataclasses.replace(whole, val_window="patch"), device="cpu")
+    assert set(model.windows) == {(15, 15, 9)} and len(model.windows) > 1
+    assert patches["val_dice_whole"] != pytest.approx(expected)
 
 
 def test_validation_dice_is_undefined_without_any_target(tmp_path):

@@ -34,7 +34,7 @@ from monai.data import Dataset
 
 from spinetumor.models.losses import build_loss
 from spinetumor.models.networks import build_network
-from spinetumor.models.spec import resolve_spec
+from spinetumor.models.spec import downsampling_factors, resolve_spec
 from spinetumor.runtime import autocast, model_device, pick_device
 from spinetumor.training.checkpoints import CHECKPOINT_BEST, CHECKPOINT_LAST
 from spinetumor.training.data import (
@@ -278,7 +278,8 @@ def train(
 def _validate_epoch(run: Run, val_volumes: Sequence[Mapping[str, Any]], epoch: int) -> dict[str, Any]:
     """Validate after ``epoch``: keep the best checkpoint, decide on early stopping; returns the log values."""
     settings, state = run.settings, run.state
-    row: dict[str, Any] = validate_volumes(run.model, val_volumes, settings, run.device, run.scored)
+    divisor = downsampling_factors(run.extra["network"])
+    row: dict[str, Any] = validate_volumes(run.model, val_volumes, settings, run.device, run.scored, divisor)
     row["selection_metric"] = run.metric
     if improves(row[run.metric], state.best_metric, settings.min_delta, run.metric):
         state.best_metric, state.best_epoch = row[run.metric], epoch

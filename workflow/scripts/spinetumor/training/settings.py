@@ -47,6 +47,7 @@ _SCHEDULERS = ("cosine", "none")
 _SAMPLING = ("foreground", "classes", "uniform")
 _AMP = ("none", "bf16", "fp16")
 _BLEND = ("constant", "gaussian")
+_VAL_WINDOW = ("patch", "whole")
 #: The settings that take one of a few names, and those names.
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": LOSSES,
@@ -55,6 +56,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sampling": _SAMPLING,
     "amp": _AMP,
     "val_blend": _BLEND,
+    "val_window": _VAL_WINDOW,
 }
 _INT_MINIMA = {
     "max_epochs": 1,
@@ -229,6 +231,11 @@ class TrainingSettings:
             stride of half a patch, as in the paper).
         val_blend: How overlapping windows are averaged: ``constant`` (plain
             mean, as in the paper) or ``gaussian``.
+        val_window: ``patch`` (sliding windows of ``patch_size``) or
+            ``whole`` (each validation volume, for a cascade's lesion stage
+            its crop box, in one window: as a cascade with a window fitted to
+            the box predicts, so that the checkpoint is chosen on the
+            inference it will serve).
     """
 
     inputs: tuple[str, ...] = ("T2w",)
@@ -258,6 +265,7 @@ class TrainingSettings:
     val_every: int = 1
     val_patch_overlap: float = 0.5
     val_blend: str = "constant"
+    val_window: str = "patch"
 
     def __post_init__(self) -> None:
         self._normalise()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from spinetumor.evaluation.metrics import dice
+from spinetumor.inference.regions import fitted_window
 from spinetumor.inference.window import sliding_window
 from spinetumor.models.losses import build_loss
 from spinetumor.runtime import model_device
@@ -97,6 +98,7 @@ def validate_volumes(
     settings: TrainingSettings,
     device: torch.device,
     scored: Sequence[str] | None = None,
+    divisor: Sequence[int] = (1, 1, 1),
 ) -> dict[str, float]:
     """:func:`validate` on loaded volumes, scoring ``scored`` (default: :func:`scored_targets`)."""
     scored = scored_targets(volumes, settings.targets) if scored is None else tuple(scored)
@@ -109,7 +111,7 @@ def validate_volumes(
         prob = sliding_window(
             model,
             volume["image"],
-            settings.patch_size,
+            _window(settings, np.shape(volume["image"])[1:], divisor),
             settings.val_patch_overlap,
             settings.batch_size,
             device,
@@ -132,17 +134,25 @@ def validate_volumes(
     return result
 
 
+def _window(settings: TrainingSettings, shape: Sequence[int], divisor: Sequence[int]) -> tuple[int, ...]:
+    """The validation window: the training patch, or the whole volume padded to a multiple of ``divisor``."""
+    return fitted_window(shape, divisor) if settings.val_window == "whole" else settings.patch_size
+
+
 def validate(
     model: torch.nn.Module,
     records: Sequence[SubjectRecord],
     settings: TrainingSettings,
     *,
     device: str | torch.device | None = None,
+    divisor: Sequence[int] = (1, 1, 1),
 ) -> dict[str, float]:
     """Dice of whole validation volumes, per target and averaged.
 
     Each volume (cut to its crop box) is predicted with
-    :func:`spinetumor.inference.window.sliding_window` and thresholded at 0.5. A target absent from a
+    :func:`spinetumor.inference.window.sliding_window` (in windows of the
+    training patch, or, with ``val_window: whole``, in one window zero-padded
+    to a multiple of ``divisor``) and thresholded at 0.5. A target absent from a
     volume and not predicted there has no Dice there (NaN, left out of the
     means); a target absent from every volume has no Dice (NaN).
     ``val_dice_mean`` is the mean over the targets present in some volume
@@ -153,6 +163,8 @@ def validate(
         records: Validation subjects (at least one).
         settings: Training settings (targets, patch size, overlap, blending).
         device: Where to run (default: the model's device).
+        divisor: The network's total downsampling per axis, to which a whole
+            volume is padded (:func:`spinetumor.models.spec.downsampling_factors`).
 
     Returns:
         ``val_loss`` (Dice loss of the probabilities), ``val_dice_<target>``
@@ -162,4 +174,4 @@ def validate(
         raise ValueError("validation needs at least one record")
     dev = torch.device(device) if device is not None else model_device(model)
     volumes = [load_record(r, settings.inputs, settings.targets) for r in records]
-    return validate_volumes(model, volumes, settings, dev)
+    return validate_volumes(model, volumes, settings, dev, divisor=divisor)
