@@ -13,33 +13,14 @@ nibabel and numpy (through :mod:`spinetumor.io`) to the writers.
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import Any
 
-from spinetumor import LABELS, __version__
+from spinetumor import LABELS
+from spinetumor.provenance import code_version
 
 __all__ = ["BIDS_VERSION", "code_version", "dataset_description", "write_description", "write_dseg_tsv"]
 
 BIDS_VERSION = "1.9.0"
-
-
-def code_version(repo: str | os.PathLike[str]) -> str:
-    """The package version, with the git commit of `repo` where known (``0.1.0+g<sha>[.dirty]``).
-
-    A folder that is not a git checkout (or a machine without git) gives the bare version.
-    """
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short=12", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{commit}" + (".dirty" if dirty else "")
 
 
 def dataset_description(folder: str, version: str, description: str) -> dict[str, Any]:

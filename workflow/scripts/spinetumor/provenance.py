@@ -52,16 +52,16 @@ def sha256_json(obj: Any) -> str:
 
 
 @functools.cache
-def code_version() -> str:
-    """The package's version, with the git commit when it runs from a checkout.
+def code_version(repo: str | os.PathLike[str] | None = None) -> str:
+    """The package's version, with the git commit of ``repo`` (default: the package's own folder).
 
     ``0.1.0+g<12 hex digits>``, with ``.dirty`` when tracked files differ from
     that commit; the bare version outside a git checkout (or without git).
     """
-    here = Path(spinetumor.__file__).resolve().parent
+    where = Path(repo) if repo is not None else Path(spinetumor.__file__).resolve().parent
     try:
-        commit = _git(here, "rev-parse", "HEAD")
-        dirty = _git(here, "status", "--porcelain", "--untracked-files=no")
+        commit = _git(where, "rev-parse", "HEAD")
+        dirty = _git(where, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return spinetumor.__version__
     return f"{spinetumor.__version__}+g{commit[:12]}{'.dirty' if dirty else ''}"
