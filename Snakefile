@@ -23,6 +23,7 @@ include: "workflow/rules/preprocessing.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/inference.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/derivatives.smk"
 
@@ -44,6 +45,7 @@ rule all:
         preprocess_targets,
         SPLITS_TSV,
         prediction_targets,
+        export_targets,
         evaluation_targets,
         data_derivative_metadata,
         prediction_derivative_metadata,
@@ -66,6 +68,11 @@ rule predictions:
     input:
         prediction_targets,
         prediction_derivative_metadata,
+
+
+rule export:
+    input:
+        export_targets,
 
 
 rule evaluation:

@@ -61,6 +61,14 @@ def tiny_run(tmp_path_factory) -> Path:
     return results
 
 
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> dict:
+    """A tiny trained cascade exported as a two-fold model folder, and a scan to run it on (trained once)."""
+    from tests.export.tinymodel import exported_model
+
+    return exported_model(tmp_path_factory.mktemp("exported"))
+
+
 def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     """Write `data` as NIfTI (creating folders), with `affine` or identity."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -224,6 +224,8 @@ PRED = f"{RESULTS}/predictions/{{model}}/split-{{split}}/{{subpath}}/anat/{{pref
 PRED_DSEG = f"{PRED}_desc-{{model}}_dseg.nii.gz"
 PRED_JSON = f"{PRED}_desc-{{model}}_dseg.json"
 PRED_CORD = f"{PRED}_label-SC_desc-{{model}}_mask.nii.gz"
+# Per model: the exported folder (every split's weights and the settings to run them).
+EXPORT_DIR = f"{RESULTS}/export/{{model}}"
 # Per derivative folder (registration, cordmask, labels, preprocessed/CHAIN, predictions/MODEL).
 DERIVATIVE_DESCRIPTION = f"{RESULTS}/{{derivative}}/dataset_description.json"
 DERIVATIVE_DSEG_TSV = f"{RESULTS}/{{derivative}}/dseg.tsv"

@@ -124,3 +124,24 @@ def prediction_targets(wildcards):
         if MODELS[name]["type"] == "cascade":
             targets.append(unit_path(PRED_CORD, u, model=name, split=split))
     return targets
+
+
+def export_runs(wildcards):
+    """[split, stage, model.pt, training summary] of every split and stage of the job's model."""
+    model = model_of(wildcards)
+    splits = sorted(set(split_table()["split"]))
+    return [
+        [k, stage, MODEL_PT.format(model=wildcards.model, split=k, stage=stage),
+         MODEL_SUMMARY.format(model=wildcards.model, split=k, stage=stage)]
+        for k in splits
+        for stage in st_models.model_stages(model)
+    ]
+
+
+def export_inputs(wildcards):
+    return [path for run in export_runs(wildcards) for path in run[2:]]
+
+
+def export_targets(wildcards):
+    """Every model's exported folder."""
+    return [EXPORT_DIR.format(model=name) for name in MODELS]
