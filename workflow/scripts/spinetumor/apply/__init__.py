@@ -1,0 +1,1 @@
+"""Segmenting new scans with an exported model (``spinetumor predict``)."""
