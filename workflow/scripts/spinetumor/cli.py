@@ -2,7 +2,8 @@
 
 ``spinetumor predict --model DIR --t2w T2W [--t1w T1W] --out OUT_DIR`` runs an
 exported model folder (``{results_dir}/export/{model}``) on one scan; see
-``spinetumor predict --help``. Bad input is reported in one line naming the
+``spinetumor predict --help``; ``spinetumor export-onnx --model DIR`` adds ONNX
+networks to the folder for ``predict --onnx``. Bad input is reported in one line naming the
 file and the problem, with exit status 2; nothing is left half-written.
 """
 
@@ -34,6 +35,9 @@ Outputs in OUT_DIR, named from the T2w (sub-01_T2w.nii.gz -> sub-01_...):
                                            standard deviation over the channels), or,
                                            with one fold, the largest binary entropy (bits)
   *_space-T2w_desc-MODEL_label-SC_mask.nii.gz     the cord found by a cascade's stage 1
+
+With --onnx, the folder's ONNX networks (added by `spinetumor export-onnx`)
+run in ONNX Runtime on the CPU instead of PyTorch; everything else is the same.
 
 Progress (loading, registration, each fold, saving) goes to stderr. Exit
 status: 0 done; 2 bad input (missing file, not NIfTI, 4D, a contrast the
@@ -76,7 +80,23 @@ def parser() -> argparse.ArgumentParser:
         help="'all' for the fold ensemble (default), or one fold number",
     )
     predict.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    predict.add_argument(
+        "--onnx",
+        action="store_true",
+        help="run the folder's ONNX networks with ONNX Runtime (see export-onnx)",
+    )
     predict.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    onnx = commands.add_parser(
+        "export-onnx",
+        help="add ONNX networks to an exported model folder",
+        description=(
+            "Write models/split-K/STAGE.onnx beside every fold's weights (spatial axes dynamic), check that "
+            "ONNX Runtime's logits match PyTorch's on a random patch, and rewrite manifest.json. "
+            "`spinetumor predict --onnx` then runs them."
+        ),
+    )
+    onnx.add_argument("--model", required=True, metavar="DIR", help="exported model folder")
+    onnx.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     return top
 
 
@@ -97,34 +117,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     from spinetumor.apply.inputs import InputError  # imports torch: after parsing, so --help is quick
-    from spinetumor.apply.segment import segment
     from spinetumor.export.manifest import ModelFolderError
 
-    folds = args.folds if args.folds == "all" else _fold(args.folds)
-    if folds is None:
-        print(
-            f"spinetumor predict: error: --folds must be 'all' or a fold number, got {args.folds!r}",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        segment(
-            args.model,
-            args.t2w,
-            args.out,
-            t1w=args.t1w,
-            folds=folds,
-            device=args.device,
-            threads=args.threads,
-        )
+        _run(args)
     except (InputError, ModelFolderError) as exc:
-        print(f"spinetumor predict: error: {exc}", file=sys.stderr)
+        print(f"spinetumor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the command's last line: any failure is one readable message
         logging.getLogger(__name__).debug("failure", exc_info=True)
-        print(f"spinetumor predict: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"spinetumor {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    """The command ``args`` names; bad input raises InputError or ModelFolderError."""
+    from spinetumor.apply.inputs import InputError
+
+    if args.command == "export-onnx":
+        from spinetumor.export.onnx_networks import export_onnx
+
+        export_onnx(args.model)
+        return
+    from spinetumor.apply.segment import segment
+
+    folds = args.folds if args.folds == "all" else _fold(args.folds)
+    if folds is None:
+        raise InputError(f"--folds must be 'all' or a fold number, got {args.folds!r}")
+    segment(
+        args.model,
+        args.t2w,
+        args.out,
+        t1w=args.t1w,
+        folds=folds,
+        device=args.device,
+        threads=args.threads,
+        onnx=args.onnx,
+    )
 
 
 def _fold(text: str) -> int | None:

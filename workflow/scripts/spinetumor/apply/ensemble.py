@@ -18,8 +18,10 @@ from typing import Any, TypedDict
 
 import nibabel as nib
 import numpy as np
+import torch
 
 from spinetumor.export.folder import ExportedModel
+from spinetumor.export.onnx_networks import OnnxNetwork, onnx_path
 from spinetumor.inference.jobs import load_trained
 from spinetumor.inference.postprocessing import postprocess
 from spinetumor.inference.predict import predict_cascade, predict_single_stage, predict_unet
@@ -67,14 +69,15 @@ def predict_folds(
     t2w: StrPath,
     t1w_on_t2w: StrPath | None,
     cfg: InferenceSettings,
+    *,
+    onnx: bool = False,
 ) -> list[Prediction]:
-    """Each fold's prediction of one scan (its T1w already on the T2w grid)."""
+    """Each fold's prediction of one scan (its T1w already on the T2w grid), with the torch networks
+    or, with ``onnx``, the folder's ONNX networks in ONNX Runtime."""
     results = []
     for fold in folds:
-        logger.info("fold %d of %s: predicting", fold, folds)
-        nets = {
-            stage: load_trained(model.weights(fold, stage), cfg.device or "cpu")[0] for stage in model.stages
-        }
+        logger.info("fold %d of %s: predicting%s", fold, folds, " (ONNX Runtime)" if onnx else "")
+        nets = {stage: _network(model, fold, stage, cfg, onnx) for stage in model.stages}
         if model.type == "cascade":
             results.append(predict_cascade(t2w, t1w_on_t2w, nets["cord"], nets["lesion"], cfg))
         elif model.type == "single_stage":
@@ -82,6 +85,14 @@ def predict_folds(
         else:
             results.append(predict_unet(t2w, t1w_on_t2w, nets["lesion"], cfg.steps, cfg))
     return results
+
+
+def _network(
+    model: ExportedModel, fold: int, stage: str, cfg: InferenceSettings, onnx: bool
+) -> torch.nn.Module:
+    if onnx:
+        return OnnxNetwork(onnx_path(model, fold, stage), cfg.threads)
+    return load_trained(model.weights(fold, stage), cfg.device or "cpu")[0]
 
 
 def fold_uncertainty(probabilities: np.ndarray) -> np.ndarray:

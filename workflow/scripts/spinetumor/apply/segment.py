@@ -24,7 +24,8 @@ import torch
 from spinetumor import LABELS
 from spinetumor.apply.ensemble import Ensemble, combine, predict_folds, settings_of
 from spinetumor.apply.inputs import InputError, check_image, desc_label, output_stem
-from spinetumor.export.folder import ExportedModel, open_model
+from spinetumor.export.folder import ExportedModel, ModelFolderError, open_model
+from spinetumor.export.onnx_networks import onnx_path
 from spinetumor.io import save_nifti, write_json
 from spinetumor.provenance import code_version, sha256_file
 from spinetumor.registration.register import register_t1w_to_t2w
@@ -77,6 +78,16 @@ def _register(
     return out, record
 
 
+def _check_onnx(model: ExportedModel, folds: Sequence[int]) -> None:
+    missing = [str(onnx_path(model, k, s).relative_to(model.root)) for k in folds for s in model.stages]
+    missing = [name for name in missing if name not in model.digests]
+    if missing:
+        raise ModelFolderError(
+            f"{model.root}: no ONNX networks ({', '.join(missing)}); "
+            f"run `spinetumor export-onnx --model {model.root}` first"
+        )
+
+
 def _write(ensemble: Ensemble, names: Mapping[str, str], work: Path) -> None:
     affine = np.asarray(ensemble["dseg"].affine, dtype=np.float64)
     save_nifti(
@@ -113,7 +124,7 @@ def _sidecar(
         "Sources": [str(p) for p in inputs],
         "SourcesSHA256": {str(p): sha256_file(p) for p in inputs},
         "ModelFolder": str(model.root.resolve()),
-        "ModelSHA256": model.weight_digests(folds),
+        "ModelSHA256": model.weight_digests(folds, onnx=extra.get("Runtime") == "ONNX Runtime"),
         "ModelConfigSHA256": model.digests["configs/spinetumor.json"],
         "Folds": list(folds),
         "Ensemble": "mean of the folds' probabilities, post-processed once",
@@ -136,6 +147,7 @@ def segment(
     folds: str | int | Sequence[int] = "all",
     device: str | None = "cpu",
     threads: int | None = None,
+    onnx: bool = False,
 ) -> dict[str, Path]:
     """Segment one scan with an exported model and write the outputs into ``out_dir``.
 
@@ -146,7 +158,9 @@ def segment(
         t1w: The T1w image, registered onto the T2w here, when the model takes it.
         folds: ``all`` (the ensemble) or the folds to use.
         device: ``cpu`` or ``cuda``.
-        threads: Torch threads, or None.
+        threads: Torch (or ONNX Runtime) threads, or None.
+        onnx: Run the folder's ONNX networks (``spinetumor export-onnx``) with
+            ONNX Runtime on the CPU instead of the torch networks.
 
     Returns:
         Output key (:func:`output_names`) to written path.
@@ -162,8 +176,12 @@ def segment(
     chosen = model.select_folds(folds)
     t2w = check_image(t2w, "T2w")
     t1w = check_image(t1w, "T1w") if "T1w" in model.contrasts or t1w is not None else None
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no GPU is visible to torch; use --device cpu")
+    if device == "cuda" and (onnx or not torch.cuda.is_available()):
+        raise InputError(
+            "--device cuda: " + ("--onnx runs on the CPU" if onnx else "no GPU is visible to torch")
+        )
+    if onnx:
+        _check_onnx(model, chosen)
     cfg = settings_of(model, device, threads)
     names = output_names(t2w, model.name, cfg.outputs, model.type == "cascade")
     out_dir = Path(out_dir)
@@ -173,11 +191,12 @@ def segment(
     written: dict[str, Path] = {}
     try:
         t1w_on_t2w, registration = _register(model, t2w, t1w, work)
-        ensemble = combine(predict_folds(model, chosen, t2w, t1w_on_t2w, cfg), cfg)
+        ensemble = combine(predict_folds(model, chosen, t2w, t1w_on_t2w, cfg, onnx=onnx), cfg)
         logger.info("saving %d outputs into %s", len(names), out_dir)
         _write(ensemble, names, work)
         extra = {"Registration": registration} if registration else {}
         extra["Device"] = str(cfg.device or "cpu")
+        extra["Runtime"] = "ONNX Runtime" if onnx else "PyTorch"
         sidecar = _sidecar(model, chosen, [p for p in (t2w, t1w) if p is not None], ensemble, extra)
         sidecar["TimingsSeconds"]["total"] = round(time.perf_counter() - started, 3)
         write_json(sidecar, work / names["sidecar"])

@@ -59,9 +59,12 @@ class ExportedModel:
         """One fold's weight file of one stage."""
         return self.root / bundle.weights_path(fold, stage)
 
-    def weight_digests(self, folds: Sequence[int]) -> dict[str, str]:
-        """``{path: sha256}`` of the weight files of ``folds`` (paths relative to the folder)."""
+    def weight_digests(self, folds: Sequence[int], *, onnx: bool = False) -> dict[str, str]:
+        """``{path: sha256}`` of the weight files of ``folds`` (paths relative to the folder): the
+        torch weights, or with ``onnx`` the ONNX networks."""
         names = [bundle.weights_path(k, stage) for k in folds for stage in self.stages]
+        if onnx:
+            names = [name.removesuffix(".pt") + ".onnx" for name in names]
         return {name: self.digests[name] for name in names}
 
     def select_folds(self, folds: str | int | Sequence[int]) -> list[int]:
