@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/common_models.smk"
 include: "workflow/rules/common_evaluation.smk"
+include: "workflow/rules/common_apply.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/registration.smk"
@@ -24,6 +25,7 @@ include: "workflow/rules/splits.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/apply.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/derivatives.smk"
 
@@ -34,6 +36,8 @@ localrules:
     splits,
     predictions,
     evaluation,
+    export,
+    apply,
     derivative_description,
     dseg_lookup,
 
@@ -73,6 +77,11 @@ rule predictions:
 rule export:
     input:
         export_targets,
+
+
+rule apply:
+    input:
+        apply_targets,
 
 
 rule evaluation:

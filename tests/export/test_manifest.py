@@ -55,6 +55,14 @@ def test_a_folder_that_differs_from_its_manifest_is_refused(folder, change, mess
         check_manifest(folder)
 
 
+def test_hidden_files_are_neither_listed_nor_refused(folder):
+    # Snakemake marks a directory output with `.snakemake_timestamp`; a copy may add `.DS_Store`.
+    (folder / ".snakemake_timestamp").write_text("")
+    (folder / "models" / ".DS_Store").write_bytes(b"x")
+    assert set(check_manifest(folder)) == {"configs/spinetumor.json", "models/split-0/lesion.pt"}
+    assert set(write_manifest(folder)["files"]) == {"configs/spinetumor.json", "models/split-0/lesion.pt"}
+
+
 def test_no_folder_is_named(tmp_path):
     with pytest.raises(ModelFolderError, match="absent: no such model folder"):
         check_manifest(tmp_path / "absent")

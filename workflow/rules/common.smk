@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from spinetumor.data import bids as st_bids  # noqa: E402
 from spinetumor.data import cordsource as st_cordsource  # noqa: E402
 from spinetumor import derivatives as st_derivatives  # noqa: E402
+from spinetumor.export import folder as st_export  # noqa: E402
 from spinetumor import layout as st_layout  # noqa: E402
 from spinetumor.models import definitions as st_models  # noqa: E402
 from spinetumor import study as st_study  # noqa: E402
@@ -136,7 +137,7 @@ _check_inference()
 
 
 # Derivative folders that hold dseg maps (the others: registration, cordmask).
-DSEG_FOLDERS = r"labels|(preprocessed|predictions)/[A-Za-z0-9]+"
+DSEG_FOLDERS = r"labels|(preprocessed|predictions|apply)/[A-Za-z0-9]+"
 
 
 wildcard_constraints:
@@ -334,6 +335,7 @@ def derivative_purpose(folder):
         "labels": "lesion label maps (dseg.tsv) on the native T2w grid, from the manual labels",
         "preprocessed": f"volumes, labels and cord masks after the preprocessing chain {name}",
         "predictions": f"predictions of model {name} for the test units of each split, on the native T2w grid",
+        "apply": f"segmentations of every unit by the exported model {APPLY_MODEL}, on the native T2w grid",
     }
     return purposes[stage]
 

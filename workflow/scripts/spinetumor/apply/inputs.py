@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-__all__ = ["InputError", "check_image", "output_stem", "desc_label"]
+__all__ = ["InputError", "check_image", "output_stem"]
 
 
 class InputError(ValueError):
@@ -54,11 +53,3 @@ def output_stem(t2w: str | os.PathLike[str]) -> str:
             name = name[: -len(suffix)]
             break
     return name.removesuffix("_T2w") or name
-
-
-def desc_label(model_name: str) -> str:
-    """The model's name as a BIDS ``desc`` label (letters and digits only)."""
-    label = re.sub(r"[^A-Za-z0-9]", "", model_name)
-    if not label:
-        raise InputError(f"model name {model_name!r} has no letter or digit to name the outputs with")
-    return label

@@ -23,7 +23,7 @@ import torch
 
 from spinetumor import LABELS
 from spinetumor.apply.ensemble import Ensemble, combine, predict_folds, settings_of
-from spinetumor.apply.inputs import InputError, check_image, desc_label, output_stem
+from spinetumor.apply.inputs import InputError, check_image, output_stem
 from spinetumor.export.folder import ExportedModel, ModelFolderError, open_model
 from spinetumor.export.onnx_networks import onnx_path
 from spinetumor.io import save_nifti, write_json
@@ -38,9 +38,9 @@ logger = logging.getLogger(__name__)
 StrPath = str | os.PathLike[str]
 
 
-def output_names(t2w: StrPath, model_name: str, channels: Sequence[str], cord: bool) -> dict[str, str]:
+def output_names(stem: str, desc: str, channels: Sequence[str], cord: bool) -> dict[str, str]:
     """The file name of each output: ``dseg``, ``sidecar``, ``uncertainty``, ``probseg-<channel>``, ``cord``."""
-    base = f"{output_stem(t2w)}_space-T2w_desc-{desc_label(model_name)}"
+    base = f"{stem}_space-T2w_desc-{desc}"
     names = {
         "dseg": f"{base}_dseg.nii.gz",
         "sidecar": f"{base}_dseg.json",
@@ -53,7 +53,7 @@ def output_names(t2w: StrPath, model_name: str, channels: Sequence[str], cord: b
 
 
 def _register(
-    model: ExportedModel, t2w: Path, t1w: Path | None, work: Path
+    model: ExportedModel, t2w: Path, t1w: Path | None, work: Path, stem: str
 ) -> tuple[Path | None, dict[str, Any]]:
     """The T1w on the T2w grid (in ``work``) with the study's registration, and what to record of it."""
     if "T1w" not in model.contrasts:
@@ -62,7 +62,7 @@ def _register(
         return None, {}
     logger.info("registering %s onto %s", t1w, t2w)
     settings = RegistrationSettings.from_config(model.config["registration"])
-    result = register_t1w_to_t2w(t2w, t1w, settings, subject=output_stem(t2w))
+    result = register_t1w_to_t2w(t2w, t1w, settings, subject=stem.removeprefix("sub-"))
     out = work / "t1w_on_t2w.nii.gz"
     save_nifti(np.asarray(result.t1w_on_t2w.dataobj), result.t1w_on_t2w.affine, out, dtype=np.float32)
     if result.failures:
@@ -148,6 +148,7 @@ def segment(
     device: str | None = "cpu",
     threads: int | None = None,
     onnx: bool = False,
+    stem: str | None = None,
 ) -> dict[str, Path]:
     """Segment one scan with an exported model and write the outputs into ``out_dir``.
 
@@ -161,6 +162,8 @@ def segment(
         threads: Torch (or ONNX Runtime) threads, or None.
         onnx: Run the folder's ONNX networks (``spinetumor export-onnx``) with
             ONNX Runtime on the CPU instead of the torch networks.
+        stem: The outputs' name stem (default: from the T2w's name,
+            :func:`spinetumor.apply.inputs.output_stem`).
 
     Returns:
         Output key (:func:`output_names`) to written path.
@@ -183,14 +186,15 @@ def segment(
     if onnx:
         _check_onnx(model, chosen)
     cfg = settings_of(model, device, threads)
-    names = output_names(t2w, model.name, cfg.outputs, model.type == "cascade")
+    stem = stem or output_stem(t2w)
+    names = output_names(stem, model.desc, cfg.outputs, model.type == "cascade")
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".spinetumor-", dir=out_dir))
     written: dict[str, Path] = {}
     try:
-        t1w_on_t2w, registration = _register(model, t2w, t1w, work)
+        t1w_on_t2w, registration = _register(model, t2w, t1w, work, stem)
         ensemble = combine(predict_folds(model, chosen, t2w, t1w_on_t2w, cfg, onnx=onnx), cfg)
         logger.info("saving %d outputs into %s", len(names), out_dir)
         _write(ensemble, names, work)

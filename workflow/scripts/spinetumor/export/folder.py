@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from spinetumor.export import bundle
 from spinetumor.export.manifest import ModelFolderError, check_manifest
 
-__all__ = ["ExportedModel", "ModelFolderError", "open_model"]
+__all__ = ["ExportedModel", "ModelFolderError", "describe_folder", "open_model"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ class ExportedModel:
     @property
     def type(self) -> str:
         return str(self.config["model"]["type"])
+
+    @property
+    def desc(self) -> str:
+        """The model's name as a BIDS ``desc`` label (its letters and digits), which names the outputs."""
+        label = re.sub(r"[^A-Za-z0-9]", "", self.name)
+        if not label:
+            raise ModelFolderError(
+                f"{self.root}: model name {self.name!r} has no letter or digit to name outputs with"
+            )
+        return label
 
     @property
     def folds(self) -> list[int]:
@@ -100,3 +111,15 @@ def open_model(folder: str | os.PathLike[str]) -> ExportedModel:
     if missing:
         raise ModelFolderError(f"{root}: weight files missing from the folder: {', '.join(missing)}")
     return ExportedModel(root=root, config=config, digests=digests)
+
+
+def describe_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the workflow needs to know of a model folder to name a dataset's outputs, after checking it:
+    ``desc``, ``outputs``, ``contrasts`` and ``cascade``."""
+    model = open_model(folder)
+    return {
+        "desc": model.desc,
+        "outputs": list(model.config["outputs"]),
+        "contrasts": model.contrasts,
+        "cascade": model.type == "cascade",
+    }

@@ -25,9 +25,12 @@ class ModelFolderError(ValueError):
 
 
 def _files(folder: Path) -> list[str]:
-    """Every file under ``folder`` but the manifest, as sorted POSIX paths relative to it."""
+    """Every file under ``folder`` but the manifest and hidden files (a workflow's timestamp, a file
+    manager's index: never read), as sorted POSIX paths relative to it."""
     names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return sorted(name for name in names if name != MANIFEST)
+    return sorted(
+        n for n in names if n != MANIFEST and not any(part.startswith(".") for part in n.split("/"))
+    )
 
 
 def write_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
