@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -94,6 +95,12 @@ def test_a_cascade_predicts_natively_with_its_cord(trained, tmp_path):
     }
     assert json.loads((pred_dir / "sub-5_desc-tiny_dseg.json").read_text()) == json.loads(json.dumps(sidecar))
     assert sidecar["checkpoint_epochs"] == {"cord": 2, "lesion": 2} and sidecar["split"] == 0
+    # Each stage's digest is that of the weights file it loaded (two different files).
+    assert sidecar["checkpoint_sha256"] == {
+        stage: hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        for stage, path in trained["stages"].items()
+    }
+    assert sidecar["checkpoint_sha256"]["cord"] != sidecar["checkpoint_sha256"]["lesion"]
     assert sidecar["channels"] == ["tumor", "edema", "cavity", "whole"]
     assert sidecar["Sources"] == [str(t2w), str(t1w)]
     assert sidecar["probabilities"] == "sub-5_desc-tiny_probseg.nii.gz"

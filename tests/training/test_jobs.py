@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from spinetumor import layout
+from spinetumor import layout, provenance
 from spinetumor.models.definitions import resolve_model
 from spinetumor.training.jobs import train_cord_source, train_stage
 from spinetumor.training.roles import LeakageError
@@ -92,6 +92,11 @@ def test_cascade_trains_and_crops_from_stage1_at_validation(study, tmp_path):
     }
     for name in (layout.CHECKPOINT_LAST, layout.CHECKPOINT_BEST, layout.TRAINING_LOG):
         assert (out / "lesion" / name).exists()
+    # The written summary names the code and the libraries that trained the run.
+    written = json.loads((out / "lesion" / "summary.json").read_text())
+    assert written["code_version"] == provenance.code_version()
+    assert written["libraries"] == provenance.library_versions()
+    assert written["libraries"]["torch"] == torch.__version__
 
 
 def _with_cord_training(model: dict, **changes) -> dict:

@@ -7,6 +7,7 @@ outputs in a temporary results folder.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -220,6 +221,7 @@ def test_report_of_the_tiny_study(tiny_run, tmp_path):
     assert report.stat().st_size > 100_000
     for text in (
         "per_case_metrics.tsv",
+        "provenance.tsv",
         "lemay_table3.tsv",
         "dice_per_label.png",
         "Evaluation",
@@ -654,3 +656,61 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
             np.testing.assert_array_equal(
                 np.asarray(nib.load(cord).dataobj), np.asarray(again_cord.dataobj), err_msg=cord
             )
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_provenance_names_every_run_and_every_metric_joins_to_its_weights(tiny_jobs):
+    from spinetumor.provenance import library_versions
+
+    (table_path,) = outputs_of(tiny_jobs, "provenance_table")
+    results = Path(table_path).parents[1]
+    # As text (a version such as "1.10" is not a number), with the split as the other tables have it.
+    provenance = pd.read_csv(table_path, sep="\t", dtype=str, keep_default_na=False)
+    provenance["split"] = provenance.split.astype(int)
+    # The fixed columns, then the libraries in library_versions()' order (the study ran in this environment).
+    fixed = ["model", "split", "stage", "checkpoint", "checkpoint_sha256", "config_sha256", "seed"]
+    assert list(provenance.columns) == [*fixed, "epochs", "best_epoch", "code_version", *library_versions()]
+    # One row per model x split x stage, and the job read exactly those runs' weights and summaries.
+    splits = sorted(set(pd.read_csv(results / "splits" / "splits.tsv", sep="\t").split))
+    runs = [("cascade", "cord"), ("cascade", "lesion"), ("singlestage", "lesion")]
+    keys = list(zip(provenance.model, provenance.split, provenance.stage))
+    assert sorted(keys) == sorted((model, k, stage) for k in splits for model, stage in runs)
+    read = [results / row.checkpoint for row in provenance.itertuples()]
+    read += [p.with_name("training_summary.json") for p in read]
+    assert sorted(inputs_of(tiny_jobs, table_path)) == sorted(str(p) for p in read)
+    for row in provenance.to_dict("records"):
+        checkpoint = results / row["checkpoint"]
+        assert row["checkpoint_sha256"] == sha256_of(checkpoint), row["checkpoint"]
+        ckpt = torch.load(checkpoint, weights_only=True)
+        extra = ckpt["extra"]
+        assert (extra["model_name"], extra["split"], extra["stage"]) == (
+            row["model"],
+            row["split"],
+            row["stage"],
+        )
+        canonical = json.dumps(extra["model_config"], sort_keys=True, separators=(",", ":"))
+        assert row["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+        summary = json.loads(checkpoint.with_name("training_summary.json").read_text())
+        assert [row["seed"], row["epochs"], row["best_epoch"]] == [
+            str(ckpt["seed"]),
+            str(summary["last_epoch"]),
+            str(ckpt["epoch"]),
+        ]
+        assert row["code_version"] == summary["code_version"]
+        assert {name: row[name] for name in summary["libraries"]} == summary["libraries"]
+    assert (provenance.groupby("model").config_sha256.nunique() == 1).all()
+    # Every scored prediction: its sidecar's digests are the provenance rows of its model and split,
+    # and those of the checkpoints its job read.
+    _, per_case = read_per_case(tiny_jobs)
+    cases = predicted_cases(tiny_jobs)
+    assert set(cases) == set(zip(per_case.model, per_case.split, per_case.subject))
+    for (model, split, unit), (pred, _) in cases.items():
+        (sidecar,) = [f for f in same_job(tiny_jobs, pred) if f.endswith(".json")]
+        digests = json.loads(Path(sidecar).read_text())["checkpoint_sha256"]
+        rows = provenance[(provenance.model == model) & (provenance.split == split)]
+        assert len(rows) and digests == dict(zip(rows.stage, rows.checkpoint_sha256)), (model, split, unit)
+        loaded = {sha256_of(f) for f in inputs_of(tiny_jobs, pred) if f.endswith(".pt")}
+        assert set(digests.values()) == loaded, pred

@@ -4,6 +4,7 @@
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 PER_CASE = f"{TABLES}/per_case_metrics.tsv"
+PROVENANCE = f"{TABLES}/provenance.tsv"
 CASCADES = [name for name, m in MODELS.items() if m["type"] == "cascade"]
 
 
@@ -98,16 +99,48 @@ def model_image_files(wildcards):
     return [f for per_split in model_images(wildcards).values() for files in per_split.values() for f in files.values()]
 
 
+def trained_runs(model):
+    """(split, stage) of every trained run of a resolved model: each of its stages on every split."""
+    splits = sorted(int(k) for k in set(split_table()["split"]))
+    return [(k, stage) for k in splits for stage in st_models.model_stages(model)]
+
+
 def training_summaries(wildcards):
     """Curve name (``split-K STAGE``) -> the training summary of every stage and split of the model,
     which carries the run's curves (its `training_log.tsv` is resume state, not an output)."""
-    model = model_of(wildcards)
-    splits = sorted(set(split_table()["split"]))
     return {
         f"split-{k} {stage}": MODEL_SUMMARY.format(model=wildcards.model, split=k, stage=stage)
-        for k in splits
-        for stage in st_models.model_stages(model)
+        for k, stage in trained_runs(model_of(wildcards))
     }
+
+
+def provenance_runs(wildcards):
+    """Every trained run of every model (model, split, stage) with its `model.pt` and training summary."""
+    return [
+        {
+            "model": name,
+            "split": k,
+            "stage": stage,
+            "checkpoint": MODEL_PT.format(model=name, split=k, stage=stage),
+            "summary": MODEL_SUMMARY.format(model=name, split=k, stage=stage),
+        }
+        for name, model in MODELS.items()
+        for k, stage in trained_runs(model)
+    ]
+
+
+def tables_results_dir(wildcards, output):
+    """The results folder of a job whose first output is `tables/NAME`, taken from that path (not from config)
+    so that it names the folder the job's files are in."""
+    return str(Path(output[0]).parents[1])
+
+
+def provenance_checkpoints(wildcards):
+    return [run["checkpoint"] for run in provenance_runs(wildcards)]
+
+
+def provenance_summaries(wildcards):
+    return [run["summary"] for run in provenance_runs(wildcards)]
 
 
 def registration_qcs(wildcards):
@@ -120,7 +153,7 @@ def model_table_files(kind):
 
 def evaluation_targets(wildcards):
     """Every table and figure of the study."""
-    targets = [PER_CASE, f"{TABLES}/model_comparison.tsv", f"{FIGURES}/dice_per_label.png",
+    targets = [PER_CASE, PROVENANCE, f"{TABLES}/model_comparison.tsv", f"{FIGURES}/dice_per_label.png",
                f"{FIGURES}/registration_qc_mosaic.png"]
     for name in MODELS:
         targets += [f"{TABLES}/{name}/lemay_table3.tsv", f"{FIGURES}/{name}_overlays.png"]

@@ -1,5 +1,5 @@
-# Metrics of every test prediction, the papers' tables, the comparisons, the figures,
-# all collected by `snakemake --report`.
+# Metrics of every test prediction, the papers' tables, the comparisons, the provenance of every
+# trained run, the figures, all collected by `snakemake --report`.
 
 
 rule per_case_metrics:
@@ -106,6 +106,29 @@ rule cord_localisation:
         runtime=res("evaluation", "runtime"),
     script:
         "../scripts/cord_localisation.py"
+
+
+rule provenance_table:
+    input:
+        checkpoints=provenance_checkpoints,
+        summaries=provenance_summaries,
+    output:
+        table=report(PROVENANCE, caption="../report/provenance.rst", category="Evaluation", subcategory="Tables"),
+    params:
+        runs=provenance_runs,
+        results_dir=tables_results_dir,
+    log:
+        f"{LOGS}/evaluation/provenance.log",
+    benchmark:
+        f"{BENCH}/evaluation/provenance.tsv"
+    conda:
+        f"{ENVS}/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("light", "mem_mb"),
+        runtime=res("light", "runtime"),
+    script:
+        "../scripts/provenance_table.py"
 
 
 rule summary_figures:

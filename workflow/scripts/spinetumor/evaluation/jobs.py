@@ -19,7 +19,17 @@ from typing import Any
 import pandas as pd
 
 from spinetumor.data.participants import read_participants
-from spinetumor.evaluation import comparison, cord, figures, lemay, overlays, qc_figures, stanford, writers
+from spinetumor.evaluation import (
+    comparison,
+    cord,
+    figures,
+    lemay,
+    overlays,
+    provenance,
+    qc_figures,
+    stanford,
+    writers,
+)
 from spinetumor.evaluation.lesions import DEFAULT_MIN_OVERLAP_MM3
 from spinetumor.evaluation.per_case import per_case_metrics, read_tsv, write_tsv
 
@@ -29,6 +39,7 @@ __all__ = [
     "model_tables",
     "comparison_table",
     "cord_table",
+    "provenance_table",
     "summary_figures",
     "model_figures",
     "registration_figure",
@@ -158,6 +169,22 @@ def cord_table(
     table = cord.cord_localisation(_with_pathology(full, pathology_of(participants_tsv, pathology_column)))
     write_tsv(table, out_tsv)
     write_tsv(cord.cord_localisation_summary(table), out_summary)
+    return table
+
+
+def provenance_table(
+    runs: Sequence[Mapping[str, Any]], results_dir: PathLike, out_tsv: PathLike
+) -> pd.DataFrame:
+    """``provenance.tsv``: the weights, config, seed, epochs, code and libraries of every trained run.
+
+    Args:
+        runs: ``model, split, stage, checkpoint, summary`` per trained run
+            (:func:`spinetumor.evaluation.provenance.provenance_row`).
+        results_dir: The results folder (checkpoints are named relative to it).
+        out_tsv: Destination.
+    """
+    table = provenance.provenance_frame(runs, results_dir)
+    write_tsv(table, out_tsv)
     return table
 
 

@@ -32,6 +32,7 @@ from spinetumor.layout import probabilities_file
 from spinetumor.models.definitions import inference_config, model_stages
 from spinetumor.models.networks import build_network
 from spinetumor.models.spec import resolve_spec
+from spinetumor.provenance import sha256_file
 from spinetumor.runtime import pick_device
 from spinetumor.training.checkpoints import load_checkpoint
 
@@ -98,7 +99,8 @@ def predict_subject(
         t1w_on_t2w: T1w registered onto the T2w grid (None if no stage uses T1w).
         stage_models: Stage name to trained ``model.pt``.
         out_dseg: Destination of the native ``dseg`` (1 tumour, 2 edema, 3 cavity).
-        out_json: Destination of the sidecar (split, checkpoints, crop, timings).
+        out_json: Destination of the sidecar (split, checkpoints with their epochs and
+            SHA-256 digests, crop, timings).
         out_cord: Destination of the cascade's native cord mask, or None.
         stage1_chain_steps: A cascade's cord-stage chain when it has one of its
             own, else None.
@@ -113,10 +115,11 @@ def predict_subject(
     missing = sorted(set(model_stages(model)) - set(stage_models))
     if missing:
         raise ValueError(f"{subject}: model {model['name']!r} needs trained stage(s) {missing}")
-    networks, epochs = {}, {}
+    networks, epochs, digests = {}, {}, {}
     for stage in model_stages(model):
         networks[stage], ckpt = load_trained(stage_models[stage], dev)
         epochs[stage] = int(ckpt["epoch"])
+        digests[stage] = sha256_file(stage_models[stage])
     cfg = inference_settings(
         inference_config(model, chain_steps, threads=threads, stage1_chain_steps=stage1_chain_steps)
     )
@@ -135,6 +138,8 @@ def predict_subject(
         "split": int(split),
         "checkpoints": {stage: str(stage_models[stage]) for stage in stage_models},
         "checkpoint_epochs": epochs,
+        # The weights used, as tables/provenance.tsv names them: a metric joins to them on (model, split).
+        "checkpoint_sha256": digests,
         "channels": list(result["channels"]),
         "crop_box_preprocessed": [list(result["crop_box"][0]), list(result["crop_box"][1])],
         "device": str(dev),

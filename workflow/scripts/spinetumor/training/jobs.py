@@ -49,6 +49,7 @@ from spinetumor.layout import (
     preprocessed_prefix,
 )
 from spinetumor.models.definitions import model_stages, network_config, training_config
+from spinetumor.provenance import code_version, library_versions
 from spinetumor.runtime import pick_device, torch_threads
 from spinetumor.smk import check_declared
 from spinetumor.training.crops import crop_boxes
@@ -277,6 +278,10 @@ def _fit(
         "seconds_this_job": round(time.perf_counter() - started, 2),
         "model_file": out_model.name,
         "from_checkpoint": source.name,
+        # The code and libraries that trained it: the provenance table reads them here, not from
+        # the environment that writes the table.
+        "code_version": code_version(),
+        "libraries": library_versions(),
         # Every epoch's losses and validation Dice (also those before a resume), for the figures.
         "curves": read_curves(run_dir / TRAINING_LOG),
         **(summary_extra or {}),
