@@ -41,7 +41,9 @@ COLUMNS: tuple[str, ...] = (
     "code_version",
 )
 #: What a row reads from the training summary, and from the checkpoint (``extra`` holds the run's identity).
-SUMMARY_KEYS: tuple[str, ...] = ("last_epoch", "code_version", "libraries")
+#: A summary from before ``code_version`` and ``libraries`` were recorded falls back on the checkpoint's
+#: ``versions`` (spinetumor, torch, monai), so an older study still gets its table.
+SUMMARY_KEYS: tuple[str, ...] = ("last_epoch",)
 CHECKPOINT_KEYS: tuple[str, ...] = ("epoch", "seed", "extra")
 EXTRA_KEYS: tuple[str, ...] = ("model_name", "split", "stage", "model_config")
 
@@ -56,7 +58,7 @@ def _require(found: Mapping[str, Any], keys: Sequence[str], run: Mapping[str, An
     """Fail naming the run, the file and the keys that ``found`` lacks."""
     missing = [key for key in keys if key not in found]
     if missing:
-        raise ValueError(f"{_where(run)}: {what} lacks {missing} (written by older code: retrain this run)")
+        raise ValueError(f"{_where(run)}: {what} lacks {missing}")
 
 
 def _existing(run: Mapping[str, Any], key: str, what: str) -> Path:
@@ -131,9 +133,16 @@ def provenance_row(run: Mapping[str, Any], results_dir: PathLike) -> dict[str, A
         "seed": int(ckpt["seed"]),
         "epochs": int(summary["last_epoch"]),
         "best_epoch": int(ckpt["epoch"]),
-        "code_version": str(summary["code_version"]),
-        **{str(name): str(version) for name, version in summary["libraries"].items()},
+        **_versions(summary, ckpt),
     }
+
+
+def _versions(summary: Mapping[str, Any], ckpt: Mapping[str, Any]) -> dict[str, str]:
+    """``code_version`` and the library columns: the summary's, else the checkpoint's ``versions``."""
+    recorded = {str(k): str(v) for k, v in dict(ckpt.get("versions") or {}).items()}
+    code = summary.get("code_version") or recorded.pop("spinetumor", "unknown")
+    libraries = summary.get("libraries") or {k: v for k, v in recorded.items() if k != "spinetumor"}
+    return {"code_version": str(code), **{str(k): str(v) for k, v in libraries.items()}}
 
 
 def _library_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
