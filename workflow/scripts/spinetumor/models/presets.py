@@ -95,7 +95,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Ours: the lemay2021 cascade with its cord stage on a coarse grid of its own (2 x 2 x 4 mm,
     # `cordcoarse`) and the lesion stage run in one window fitted to the cord's box (a multiple of
     # the DynUNet's total stride of 16) instead of 128 x 128 x 32 tiles: 4 s instead of 11 s per
-    # scan on 2 CPU threads (benchmarks/RESULTS.md). Trained as lemay2021.
+    # scan on 2 CPU threads (benchmarks/RESULTS.md). Trained as lemay2021, but validated in the window
+    # it infers with.
     "fastcascade": {
         "type": "cascade",
         "chain": "lemay2021",
@@ -105,7 +106,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "network": _LEMAY_CORD["network"],
                 "training": {**_LEMAY_CORD["training"], "patch_size": [256, 128, 16]},
             },
-            "lesion": _LEMAY_LESION,
+            # Validated as it infers: each validation crop in one window (val_window), so the best
+            # checkpoint is chosen on the prediction it will make.
+            "lesion": {**_LEMAY_LESION, "training": {**_LEMAY_LESION["training"], "val_window": "whole"}},
         },
         "inference": {
             **_LEMAY_STAGE1_INFERENCE,
