@@ -57,14 +57,6 @@ def test_a_snakemake_pattern_goes_through_the_layout():
     assert layout.cord_source_run_dir("/r", "m") == "/r/models/m/cordsource/cord"
 
 
-def test_the_probability_map_sits_beside_the_dseg():
-    assert layout.probabilities_file("/p/sub-1_space-T2w_desc-m_dseg.nii.gz") == (
-        "/p/sub-1_space-T2w_desc-m_probseg.nii.gz"
-    )
-    with pytest.raises(ValueError, match="ends with _dseg.nii.gz"):
-        layout.probabilities_file("/p/sub-1_mask.nii.gz")
-
-
 def test_run_folder_names_are_distinct():
     names = [
         layout.MODEL_FILE,

@@ -67,7 +67,7 @@ def test_load_trained_gives_the_network_in_eval_mode(trained):
 
 
 def test_a_cascade_predicts_natively_with_its_cord(trained, tmp_path):
-    model, pred_dir = {**trained["model"], "save_probabilities": True}, tmp_path / "pred"
+    model, pred_dir = trained["model"], tmp_path / "pred"
     t2w, t1w = trained["native"]["T2w"], trained["native"]["T1w"]
     sidecar = predict_subject(
         model,
@@ -79,6 +79,7 @@ def test_a_cascade_predicts_natively_with_its_cord(trained, tmp_path):
         pred_dir / "sub-5_desc-tiny_dseg.nii.gz",
         pred_dir / "sub-5_desc-tiny_dseg.json",
         out_cord=pred_dir / "cord.nii.gz",
+        out_probs=pred_dir / "sub-5_desc-tiny_probseg.nii.gz",
         subject="sub-5",
         threads=1,
         device="cpu",

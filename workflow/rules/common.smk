@@ -225,6 +225,8 @@ PRED = f"{RESULTS}/predictions/{{model}}/split-{{split}}/{{subpath}}/anat/{{pref
 PRED_DSEG = f"{PRED}_desc-{{model}}_dseg.nii.gz"
 PRED_JSON = f"{PRED}_desc-{{model}}_dseg.json"
 PRED_CORD = f"{PRED}_label-SC_desc-{{model}}_mask.nii.gz"
+# Its probabilities on the same grid, one channel per network output (the sidecar's `channels`).
+PRED_PROBSEG = f"{PRED}_desc-{{model}}_probseg.nii.gz"
 # Per model: the exported folder (every split's weights and the settings to run them).
 EXPORT_DIR = f"{RESULTS}/export/{{model}}"
 # Per derivative folder (registration, cordmask, labels, preprocessed/CHAIN, predictions/MODEL).

@@ -10,6 +10,7 @@ rule predict_cascade:
     output:
         dseg=PRED_DSEG,
         sidecar=PRED_JSON,
+        probs=PRED_PROBSEG,
         cord=PRED_CORD,
     params:
         model=model_of,
@@ -41,6 +42,7 @@ rule predict:
     output:
         dseg=PRED_DSEG,
         sidecar=PRED_JSON,
+        probs=PRED_PROBSEG,
     params:
         model=model_of,
         chain=model_chain_steps,

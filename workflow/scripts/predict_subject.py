@@ -17,6 +17,7 @@ smk.run(
     out.dseg,
     out.sidecar,
     out_cord=out.get("cord"),
+    out_probs=out.probs,
     stage1_chain_steps=params.get("stage1_chain"),
     subject=wc.prefix,
     threads=snakemake.threads,

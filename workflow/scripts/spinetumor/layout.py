@@ -54,7 +54,6 @@ __all__ = [
     "unit_files",
     "model_run_dir",
     "cord_source_run_dir",
-    "probabilities_file",
 ]
 
 #: A unit's images: the T2w (the reference grid) and the T1w registered onto it, in channel order.
@@ -88,8 +87,6 @@ TRAINING_LOG = "training_log.tsv"
 CROP_BOXES = "crop_boxes.tsv"
 
 _UNIT = re.compile(r"(sub-[A-Za-z0-9]+)(?:_(ses-[A-Za-z0-9]+))?")
-_DSEG_SUFFIX = "_dseg.nii.gz"
-_PROBSEG_SUFFIX = "_probseg.nii.gz"
 
 
 def _unit_parts(unit: str) -> tuple[str, str | None]:
@@ -170,15 +167,3 @@ def model_run_dir(results_dir: str | os.PathLike[str], model: str, split: int | 
 def cord_source_run_dir(results_dir: str | os.PathLike[str], model: str) -> str:
     """The run folder of the cord-source model (a cascade's cord stage, outside the splits)."""
     return f"{results_dir}/models/{model}/cordsource/cord"
-
-
-def probabilities_file(dseg: str | os.PathLike[str]) -> str:
-    """The probability map written beside a predicted ``..._dseg.nii.gz``.
-
-    Raises:
-        ValueError: the path does not end with ``_dseg.nii.gz``.
-    """
-    path = str(dseg)
-    if not path.endswith(_DSEG_SUFFIX):
-        raise ValueError(f"{path}: a predicted label map ends with {_DSEG_SUFFIX}")
-    return path[: -len(_DSEG_SUFFIX)] + _PROBSEG_SUFFIX

@@ -28,7 +28,6 @@ from spinetumor.inference.predict import predict_cascade, predict_cord, predict_
 from spinetumor.inference.result import Prediction, save_prediction
 from spinetumor.inference.settings import InferenceSettings, inference_settings
 from spinetumor.io import save_nifti, write_json
-from spinetumor.layout import probabilities_file
 from spinetumor.models.definitions import inference_config, model_stages
 from spinetumor.models.networks import build_network
 from spinetumor.models.spec import resolve_spec
@@ -84,6 +83,7 @@ def predict_subject(
     out_json: str | os.PathLike[str],
     *,
     out_cord: str | os.PathLike[str] | None = None,
+    out_probs: str | os.PathLike[str] | None = None,
     stage1_chain_steps: Sequence[Mapping[str, Any]] | None = None,
     subject: str = "",
     threads: int | None = None,
@@ -102,6 +102,8 @@ def predict_subject(
         out_json: Destination of the sidecar (split, checkpoints with their epochs and
             SHA-256 digests, crop, timings).
         out_cord: Destination of the cascade's native cord mask, or None.
+        out_probs: Destination of the native probabilities (``(X, Y, Z, C)``
+            float32, channel order in the sidecar's ``channels``), or None.
         stage1_chain_steps: A cascade's cord-stage chain when it has one of its
             own, else None.
         subject: Unit name for messages.
@@ -124,7 +126,6 @@ def predict_subject(
         inference_config(model, chain_steps, threads=threads, stage1_chain_steps=stage1_chain_steps)
     )
     result = _run_model(model, t2w, t1w_on_t2w, networks, cfg, subject)
-    out_probs = probabilities_file(out_dseg) if model.get("save_probabilities") else None
     written = save_prediction(result, out_dseg, out_probs)
     if out_cord is not None:
         if result["cord_mask_native"] is None:

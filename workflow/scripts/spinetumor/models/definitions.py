@@ -49,7 +49,7 @@ __all__ = [
     "predicted_labels",
 ]
 
-_TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing", "save_probabilities")
+_TOP_KEYS = ("preset", "type", "chain", "stages", "inference", "postprocessing")
 _STAGE_KEYS = ("chain", "network", "training")
 # Inference settings that come from the stages and the chains, never from the entry
 # (`stage1_chain` from a cascade's cord stage's own chain).
@@ -99,7 +99,7 @@ def resolve_model(name: str, definitions: Mapping[str, Any] | None = None) -> di
     Returns:
         A new mapping with ``name``, ``type``, ``chain``, ``stages`` (each with
         ``network`` and ``training``, channel counts filled in),
-        ``inference``, ``postprocessing`` and ``save_probabilities``.
+        ``inference`` and ``postprocessing``.
 
     Raises:
         ValueError: unknown name or preset, unknown keys, a missing or extra
@@ -126,7 +126,6 @@ def resolve_model(name: str, definitions: Mapping[str, Any] | None = None) -> di
     model["name"] = name
     model.setdefault("inference", {})
     model.setdefault("postprocessing", {})
-    model.setdefault("save_probabilities", False)
     _check_model(name, model)
     _check_stages(name, model)
     return model
@@ -176,8 +175,6 @@ def _check_model(name: str, model: dict[str, Any]) -> None:
     derived = sorted(set(model["inference"]) & set(DERIVED_INFERENCE))
     if derived:
         _fail(name, f"inference.{derived[0]} comes from the stages and the chain; remove it")
-    if not isinstance(model["save_probabilities"], bool):
-        _fail(name, "save_probabilities must be true or false")
 
 
 def _stage_chain_entry(name: str, kind: str, stage: str, spec: Mapping[str, Any]) -> str | None:

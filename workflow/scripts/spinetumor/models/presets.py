@@ -90,7 +90,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "inference": {**_LEMAY_STAGE1_INFERENCE, **_LEMAY_LESION_INFERENCE},
         "postprocessing": _LEMAY_POSTPROCESSING,
-        "save_probabilities": False,
     },
     # Ours: the lemay2021 cascade with its cord stage on a coarse grid of its own (2 x 2 x 4 mm,
     # `cordcoarse`) and the lesion stage run in one window fitted to the cord's box (a multiple of
@@ -119,7 +118,6 @@ PRESETS: dict[str, dict[str, Any]] = {
             "overlap": 0.5,
         },
         "postprocessing": _LEMAY_POSTPROCESSING,
-        "save_probabilities": False,
     },
     "lemay2021single": {
         "type": "single_stage",
@@ -127,7 +125,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "stages": {"lesion": _LEMAY_LESION},
         "inference": _LEMAY_LESION_INFERENCE,
         "postprocessing": _LEMAY_POSTPROCESSING,
-        "save_probabilities": False,
     },
     "stanford2023": {
         "type": "unet",
@@ -166,6 +163,5 @@ PRESETS: dict[str, dict[str, Any]] = {
             "min_size_mm3": {"tumor": 0.0, "edema": 0.0, "cavity": 0.0},
             "assemble": "independent",
         },
-        "save_probabilities": False,
     },
 }
