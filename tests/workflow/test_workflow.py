@@ -214,6 +214,42 @@ def test_tiny_study_evaluation_tables_and_figures(tiny_run):
         assert (figures / f"{name}.png").stat().st_size > 0 and (figures / f"{name}.pdf").exists()
 
 
+def test_tiny_study_calibration_of_the_test_probabilities(tiny_run):
+    # Every test prediction's probabilities are a tracked output on its native grid, and the
+    # calibration table's ECE over all voxels is what those files and the references give.
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    tests = splits[splits.role == "test"]
+    table = pd.read_csv(tiny_run / "tables" / "calibration.tsv", sep="\t", na_values=["n/a"])
+    assert set(zip(table.model, table.region)) == {
+        (m, r) for m in ("cascade", "singlestage") for r in ("all", "lesion")
+    }
+    gaps, total = np.zeros(10), np.zeros(10)
+    positives = np.zeros(10)
+    for row in tests.itertuples():
+        pred = tiny_run / "predictions" / "cascade" / f"split-{row.split}" / row.subject / "anat"
+        probs = nib.load(pred / f"{row.subject}_space-T2w_desc-cascade_probseg.nii.gz")
+        channels = json.loads((pred / f"{row.subject}_space-T2w_desc-cascade_dseg.json").read_text())[
+            "channels"
+        ]
+        dseg = np.asarray(
+            nib.load(
+                tiny_run / "labels" / row.subject / "anat" / f"{row.subject}_space-T2w_dseg.nii.gz"
+            ).dataobj
+        )
+        assert probs.shape == (*dseg.shape, len(channels))
+        p = np.asarray(probs.dataobj)[..., channels.index("whole")].ravel().astype(np.float64)
+        index = np.minimum((p * 10).astype(int), 9)
+        total += np.bincount(index, minlength=10)
+        gaps += np.bincount(index, weights=p, minlength=10)
+        positives += np.bincount(index, weights=(dseg.ravel() > 0), minlength=10)
+    filled = total > 0
+    ece = (np.abs(gaps[filled] - positives[filled]) / total.sum()).sum()
+    row = table[(table.model == "cascade") & (table.label == "whole") & (table.region == "all")].iloc[0]
+    assert row.ece == pytest.approx(ece, rel=1e-4) and row.n_voxels == total.sum()
+    assert (tiny_run / "tables" / "calibration_bins.tsv").exists()
+    assert (tiny_run / "figures" / "reliability.png").stat().st_size > 0
+
+
 def test_report_of_the_tiny_study(tiny_run, tmp_path):
     report = tmp_path / "report.html"
     snakemake("--report", str(report), configfile=TINY, config={"results_dir": str(tiny_run)})

@@ -5,6 +5,7 @@ TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 PER_CASE = f"{TABLES}/per_case_metrics.tsv"
 PROVENANCE = f"{TABLES}/provenance.tsv"
+CALIBRATION = f"{TABLES}/calibration.tsv"
 CASCADES = [name for name, m in MODELS.items() if m["type"] == "cascade"]
 
 
@@ -52,6 +53,22 @@ def evaluation_cases(wildcards):
         }
         for name, split, u in test_predictions()
     ]
+
+
+def calibration_cases(wildcards):
+    """`evaluation_cases` with each prediction's probabilities and sidecar (its channels)."""
+    return [
+        {
+            **case,
+            "probs": unit_path(PRED_PROBSEG, UNITS[case["subject"]], model=case["model"], split=case["split"]),
+            "sidecar": unit_path(PRED_JSON, UNITS[case["subject"]], model=case["model"], split=case["split"]),
+        }
+        for case in evaluation_cases(wildcards)
+    ]
+
+
+def calibration_files(wildcards):
+    return [case[k] for case in calibration_cases(wildcards) for k in ("probs", "sidecar", "truth")]
 
 
 def evaluation_files(wildcards):
@@ -153,7 +170,7 @@ def model_table_files(kind):
 
 def evaluation_targets(wildcards):
     """Every table and figure of the study."""
-    targets = [PER_CASE, PROVENANCE, f"{TABLES}/model_comparison.tsv", f"{FIGURES}/dice_per_label.png",
+    targets = [PER_CASE, PROVENANCE, CALIBRATION, f"{TABLES}/model_comparison.tsv", f"{FIGURES}/dice_per_label.png",
                f"{FIGURES}/registration_qc_mosaic.png"]
     for name in MODELS:
         targets += [f"{TABLES}/{name}/lemay_table3.tsv", f"{FIGURES}/{name}_overlays.png"]

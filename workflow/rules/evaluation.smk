@@ -131,6 +131,31 @@ rule provenance_table:
         "../scripts/provenance_table.py"
 
 
+rule calibration:
+    input:
+        files=calibration_files,
+    output:
+        table=report(CALIBRATION, caption="../report/calibration.rst", category="Evaluation", subcategory="Tables"),
+        bins=f"{TABLES}/calibration_bins.tsv",
+        png=report(f"{FIGURES}/reliability.png", caption="../report/reliability.rst",
+                   category="Evaluation", subcategory="Figures"),
+        pdf=f"{FIGURES}/reliability.pdf",
+    params:
+        cases=calibration_cases,
+    log:
+        f"{LOGS}/evaluation/calibration.log",
+    benchmark:
+        f"{BENCH}/evaluation/calibration.tsv"
+    conda:
+        f"{ENVS}/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("evaluation", "mem_mb"),
+        runtime=res("evaluation", "runtime"),
+    script:
+        "../scripts/calibration.py"
+
+
 rule summary_figures:
     input:
         per_case=PER_CASE,

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from spinetumor.data.participants import read_participants
+from spinetumor.evaluation import calibration as calibration_module
 from spinetumor.evaluation import (
     comparison,
     cord,
@@ -40,6 +41,7 @@ __all__ = [
     "comparison_table",
     "cord_table",
     "provenance_table",
+    "calibration",
     "summary_figures",
     "model_figures",
     "registration_figure",
@@ -185,6 +187,26 @@ def provenance_table(
     """
     table = provenance.provenance_frame(runs, results_dir)
     write_tsv(table, out_tsv)
+    return table
+
+
+def calibration(
+    cases: Sequence[Mapping[str, Any]],
+    out_tsv: PathLike,
+    out_bins: PathLike,
+    out_png: PathLike,
+    out_pdf: PathLike,
+) -> pd.DataFrame:
+    """``calibration.tsv`` (ECE, MCE, Brier per model, label and region), its bins and the reliability figure.
+
+    Args:
+        cases: ``model, subject, probs, sidecar, truth`` per test prediction
+            (:func:`spinetumor.evaluation.calibration.calibration_tables`).
+    """
+    table, bins = calibration_module.calibration_tables(cases)
+    write_tsv(table, out_tsv)
+    write_tsv(bins, out_bins)
+    calibration_module.reliability_figure(bins, out_png, out_pdf)
     return table
 
 
