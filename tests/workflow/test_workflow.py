@@ -657,10 +657,11 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
         if model_name == "cascade":  # tiny.yaml gives its cord stage a coarse chain of its own
             assert stage1_chain != chain
         stage1_chain = None if stage1_chain == chain else stage1_chain
-        # The job's other outputs: its sidecar and, for a cascade, the stage-1 cord mask.
+        # The job's other outputs: its sidecar, its probabilities and, for a cascade, the stage-1 cord mask.
         siblings = [f for f in same_job(tiny_jobs, pred) if f != pred]
         (sidecar_path,) = [f for f in siblings if f.endswith(".json")]
-        cords = [f for f in siblings if f.endswith(".nii.gz")]
+        (probs,) = [f for f in siblings if f.endswith("_probseg.nii.gz")]
+        cords = [f for f in siblings if f.endswith("_mask.nii.gz")]
         # The images the job read, in the roles its sidecar records (native T2w, then T1w on it).
         sidecar = json.loads(Path(sidecar_path).read_text())
         images = [f for f in inputs if not f.endswith(".pt")]
@@ -678,6 +679,7 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
             out / Path(pred).name,
             out / "sidecar.json",
             out_cord=out / "cord.nii.gz" if cords else None,
+            out_probs=out / "probs.nii.gz",
             stage1_chain_steps=stage1_chain,
             subject=unit,
             device="cpu",
@@ -687,6 +689,9 @@ def test_a_written_prediction_is_what_its_checkpoints_predict_from_the_units_inp
         # CPU inference is deterministic: the label maps must be identical.
         np.testing.assert_array_equal(np.asarray(written.dataobj), np.asarray(again.dataobj), err_msg=pred)
         assert recomputed["crop_box_preprocessed"] == sidecar["crop_box_preprocessed"]
+        np.testing.assert_allclose(
+            nib.load(probs).get_fdata(), nib.load(out / "probs.nii.gz").get_fdata(), atol=1e-6, err_msg=probs
+        )
         for cord in cords:
             again_cord = nib.load(str(out / "cord.nii.gz"))
             np.testing.assert_array_equal(

@@ -7,18 +7,17 @@ try:
     APPLY = st_export.describe_folder(APPLY_MODEL) if APPLY_MODEL else None
 except ValueError as exc:
     raise WorkflowError(f"apply_model: {exc}")
-APPLY_DIR = f"{RESULTS}/apply/{APPLY['desc']}" if APPLY else None
-APPLY_BASE = f"{APPLY_DIR}/{{subpath}}/anat/{{prefix}}_space-T2w_desc-{APPLY['desc']}" if APPLY else None
+# `applied` is the model's desc label; without `apply_model` it matches nothing, so the rule never runs.
+APPLIED = APPLY["desc"] if APPLY else "(?!)"
+APPLY_BASE = f"{RESULTS}/apply/{{applied}}/{{subpath}}/anat/{{prefix}}_space-T2w_desc-{{applied}}"
 
 
 def apply_outputs():
-    """The outputs of one unit, as `spinetumor predict` names them (none without `apply_model`)."""
-    if not APPLY:
-        return {}
+    """The outputs of one unit, as `spinetumor predict` names them."""
     files = {"dseg": f"{APPLY_BASE}_dseg.nii.gz", "sidecar": f"{APPLY_BASE}_dseg.json",
              "uncertainty": f"{APPLY_BASE}_uncertainty.nii.gz"}
-    files.update({f"probseg_{c}": f"{APPLY_BASE}_label-{c}_probseg.nii.gz" for c in APPLY["outputs"]})
-    if APPLY["cascade"]:
+    files.update({f"probseg_{c}": f"{APPLY_BASE}_label-{c}_probseg.nii.gz" for c in (APPLY or {}).get("outputs", [])})
+    if APPLY and APPLY["cascade"]:
         files["cord"] = f"{APPLY_BASE}_label-SC_mask.nii.gz"
     return files
 
@@ -39,5 +38,5 @@ def apply_targets(wildcards):
     if not APPLY:
         raise WorkflowError("the target `apply` needs `apply_model`: an exported model folder "
                             "(e.g. --config apply_model=results/export/cascade)")
-    targets = [unit_path(f"{APPLY_BASE}_dseg.nii.gz", u) for u in valid_units()]
-    return targets + derivative_metadata([f"apply/{APPLY['desc']}"])
+    targets = [unit_path(f"{APPLY_BASE}_dseg.nii.gz", u, applied=APPLIED) for u in valid_units()]
+    return targets + derivative_metadata([f"apply/{APPLIED}"])

@@ -201,7 +201,11 @@ def segment(
         extra = {"Registration": registration} if registration else {}
         extra["Device"] = str(cfg.device or "cpu")
         extra["Runtime"] = "ONNX Runtime" if onnx else "PyTorch"
-        sidecar = _sidecar(model, chosen, [p for p in (t2w, t1w) if p is not None], ensemble, extra)
+        used = [
+            t2w,
+            *([t1w] if t1w_on_t2w is not None else []),
+        ]  # a T1w the model does not take is not a source
+        sidecar = _sidecar(model, chosen, used, ensemble, extra)
         sidecar["TimingsSeconds"]["total"] = round(time.perf_counter() - started, 3)
         write_json(sidecar, work / names["sidecar"])
         written = {key: out_dir / name for key, name in names.items()}

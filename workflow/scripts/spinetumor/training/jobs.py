@@ -272,6 +272,7 @@ def _fit(
         "stage": stage,
         "split": split,
         "device": str(pick_device(device)),
+        "seed": settings.seed,
         "train_units": sorted(train_units),
         "val_units": sorted(val_units),
         **_result_summary(result),
