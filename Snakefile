@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/common_models.smk"
 include: "workflow/rules/common_evaluation.smk"
 include: "workflow/rules/common_apply.smk"
+include: "workflow/rules/common_classification.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/registration.smk"
@@ -27,6 +28,7 @@ include: "workflow/rules/inference.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/apply.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/classification.smk"
 include: "workflow/rules/derivatives.smk"
 
 
@@ -51,6 +53,7 @@ rule all:
         prediction_targets,
         export_targets,
         evaluation_targets,
+        classification_targets,
         data_derivative_metadata,
         prediction_derivative_metadata,
     default_target: True
@@ -87,3 +90,4 @@ rule apply:
 rule evaluation:
     input:
         evaluation_targets,
+        classification_targets,

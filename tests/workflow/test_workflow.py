@@ -250,6 +250,39 @@ def test_tiny_study_calibration_of_the_test_probabilities(tiny_run):
     assert (tiny_run / "figures" / "reliability.png").stat().st_size > 0
 
 
+def test_tiny_study_classifies_test_units_from_their_predicted_lesions(tiny_run):
+    from spinetumor.classification.features import FEATURES, lesion_features
+
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    for split in sorted(set(splits.split)):
+        features = pd.read_csv(
+            tiny_run / "classification" / f"split-{split}" / "features.tsv", sep="\t", na_values=["n/a"]
+        )
+        tests = set(splits[(splits.split == split) & (splits.role == "test")].subject)
+        assert set(features[features.role == "test"].unit) == tests
+        assert (features[features.role == "test"].source == "cascade").all()
+        assert (features[features.role != "test"].source == "reference").all()
+        row = features[features.role == "test"].iloc[0]
+        pred = tiny_run / "predictions" / "cascade" / f"split-{split}" / row.unit / "anat"
+        images = {
+            "dseg": nib.load(pred / f"{row.unit}_space-T2w_desc-cascade_dseg.nii.gz"),
+            "cord": nib.load(pred / f"{row.unit}_space-T2w_label-SC_desc-cascade_mask.nii.gz"),
+            "T2w": nib.load(tiny_run / "demo" / "bids" / row.unit / "anat" / f"{row.unit}_T2w.nii.gz"),
+            "T1w": nib.load(
+                tiny_run / "registration" / row.unit / "anat" / f"{row.unit}_space-T2w_T1w.nii.gz"
+            ),
+        }
+        expected = lesion_features(images)
+        for name in FEATURES:
+            assert row[name] == pytest.approx(expected[name], rel=1e-5, nan_ok=True), name
+    metrics = pd.read_csv(tiny_run / "tables" / "classification_metrics.tsv", sep="\t")
+    assert list(metrics.columns) == ["task", "model", "split", "metric", "value", "ci_low", "ci_high"]
+    paper = pd.read_csv(tiny_run / "tables" / "classification_table.tsv", sep="\t")
+    assert list(paper.task.str.split(" ").str[0]) == ["tumour_type", "astrocytoma_ependymoma"]
+    assert (paper.subjects + paper["left out"] == 4).all()
+    assert (tiny_run / "figures" / "classification_roc.png").stat().st_size > 0
+
+
 def test_report_of_the_tiny_study(tiny_run, tmp_path):
     report = tmp_path / "report.html"
     snakemake("--report", str(report), configfile=TINY, config={"results_dir": str(tiny_run)})
