@@ -80,20 +80,15 @@ def test_real_scans_get_outputs_on_their_own_grids(exported, tmp_path, subject, 
     t2w, t1w = (REAL_SPINE / subject / "anat" / f"{subject}_{c}.nii.gz" for c in ("T2w", "T1w"))
     assert nib.aff2axcodes(nib.load(t2w).affine) == axcodes
     out = tmp_path / "out"
-    argv = [
-        "predict",
-        "--model",
-        str(exported["folder"]),
-        "--t2w",
-        str(t2w),
-        "--t1w",
-        str(t1w),
-        "--out",
-        str(out),
-    ]
+    argv = predict_argv(exported["folder"], t2w, t1w, out)
     assert main([*argv, "-q", "--threads", "1"]) == 0
     sidecar = _check_outputs(out, subject, t2w, t1w, exported["folder"])
     assert sidecar["Registration"]["registration_ok"] in (True, False)
+
+
+def predict_argv(model: Path, t2w: Path, t1w: Path, out: Path) -> list[str]:
+    """``spinetumor predict`` with a model folder, both images and an output folder."""
+    return ["predict", "--model", str(model), "--t2w", str(t2w), "--t1w", str(t1w), "--out", str(out)]
 
 
 def _four_d(tmp_path: Path) -> Path:
@@ -158,17 +153,7 @@ def test_a_failure_midway_leaves_the_output_folder_as_it_was(exported, tmp_path,
     out.mkdir()
     (out / "keep.txt").write_text("earlier work")
     t2w, t1w = exported["scan"]["T2w"], exported["scan"]["T1w"]
-    argv = [
-        "predict",
-        "--model",
-        str(exported["folder"]),
-        "--t2w",
-        str(t2w),
-        "--t1w",
-        str(t1w),
-        "--out",
-        str(out),
-    ]
+    argv = predict_argv(exported["folder"], t2w, t1w, out)
     assert main(argv) == 1
     assert "spinetumor predict: failed: RuntimeError: out of memory" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
