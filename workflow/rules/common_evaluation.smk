@@ -116,12 +116,6 @@ def model_image_files(wildcards):
     return [f for per_split in model_images(wildcards).values() for files in per_split.values() for f in files.values()]
 
 
-def trained_runs(model):
-    """(split, stage) of every trained run of a resolved model: each of its stages on every split."""
-    splits = sorted(int(k) for k in set(split_table()["split"]))
-    return [(k, stage) for k in splits for stage in st_models.model_stages(model)]
-
-
 def training_summaries(wildcards):
     """Curve name (``split-K STAGE``) -> the training summary of every stage and split of the model,
     which carries the run's curves (its `training_log.tsv` is resume state, not an output)."""

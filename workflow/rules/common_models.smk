@@ -126,15 +126,18 @@ def prediction_targets(wildcards):
     return targets
 
 
+def trained_runs(model):
+    """(split, stage) of every trained run of a resolved model: each of its stages on every split."""
+    splits = sorted(int(k) for k in set(split_table()["split"]))
+    return [(k, stage) for k in splits for stage in st_models.model_stages(model)]
+
+
 def export_runs(wildcards):
     """[split, stage, model.pt, training summary] of every split and stage of the job's model."""
-    model = model_of(wildcards)
-    splits = sorted(set(split_table()["split"]))
     return [
         [k, stage, MODEL_PT.format(model=wildcards.model, split=k, stage=stage),
          MODEL_SUMMARY.format(model=wildcards.model, split=k, stage=stage)]
-        for k in splits
-        for stage in st_models.model_stages(model)
+        for k, stage in trained_runs(model_of(wildcards))
     ]
 
 
