@@ -24,8 +24,8 @@ import torch
 from spinetumor import LABELS
 from spinetumor.apply.ensemble import Ensemble, combine, predict_folds, settings_of
 from spinetumor.apply.inputs import InputError, check_image, output_stem
+from spinetumor.export import bundle
 from spinetumor.export.folder import ExportedModel, ModelFolderError, open_model
-from spinetumor.export.onnx_networks import onnx_path
 from spinetumor.io import save_nifti, write_json
 from spinetumor.provenance import code_version, sha256_file
 from spinetumor.registration.register import register_t1w_to_t2w
@@ -79,7 +79,7 @@ def _register(
 
 
 def _check_onnx(model: ExportedModel, folds: Sequence[int]) -> None:
-    missing = [str(onnx_path(model, k, s).relative_to(model.root)) for k in folds for s in model.stages]
+    missing = [bundle.onnx_weights_path(k, s) for k in folds for s in model.stages]
     missing = [name for name in missing if name not in model.digests]
     if missing:
         raise ModelFolderError(
@@ -114,6 +114,7 @@ def _sidecar(
     inputs: Sequence[Path],
     ensemble: Ensemble,
     extra: Mapping[str, Any],
+    onnx: bool,
 ) -> dict[str, Any]:
     uncertainty = "largest standard deviation over the channels across the folds"
     if len(folds) == 1:
@@ -124,8 +125,8 @@ def _sidecar(
         "Sources": [str(p) for p in inputs],
         "SourcesSHA256": {str(p): sha256_file(p) for p in inputs},
         "ModelFolder": str(model.root.resolve()),
-        "ModelSHA256": model.weight_digests(folds, onnx=extra.get("Runtime") == "ONNX Runtime"),
-        "ModelConfigSHA256": model.digests["configs/spinetumor.json"],
+        "ModelSHA256": model.weight_digests(folds, onnx=onnx),
+        "ModelConfigSHA256": model.digests[bundle.CONFIG],
         "Folds": list(folds),
         "Ensemble": "mean of the folds' probabilities, post-processed once",
         "Uncertainty": uncertainty,
@@ -205,7 +206,7 @@ def segment(
             t2w,
             *([t1w] if t1w_on_t2w is not None else []),
         ]  # a T1w the model does not take is not a source
-        sidecar = _sidecar(model, chosen, used, ensemble, extra)
+        sidecar = _sidecar(model, chosen, used, ensemble, extra, onnx)
         sidecar["TimingsSeconds"]["total"] = round(time.perf_counter() - started, 3)
         write_json(sidecar, work / names["sidecar"])
         written = {key: out_dir / name for key, name in names.items()}

@@ -30,6 +30,7 @@ __all__ = [
     "metadata",
     "readme",
     "summary_path",
+    "onnx_weights_path",
     "weights_path",
 ]
 
@@ -52,6 +53,11 @@ _DESCRIPTIONS = {
 def weights_path(split: int, stage: str) -> str:
     """The folder-relative path of one split's weights of one stage."""
     return f"models/split-{split}/{stage}.pt"
+
+
+def onnx_weights_path(split: int, stage: str) -> str:
+    """The folder-relative path of one split's ONNX network of one stage (``spinetumor export-onnx``)."""
+    return weights_path(split, stage).removesuffix(".pt") + ".onnx"
 
 
 def summary_path(split: int, stage: str) -> str:

@@ -73,9 +73,8 @@ class ExportedModel:
     def weight_digests(self, folds: Sequence[int], *, onnx: bool = False) -> dict[str, str]:
         """``{path: sha256}`` of the weight files of ``folds`` (paths relative to the folder): the
         torch weights, or with ``onnx`` the ONNX networks."""
-        names = [bundle.weights_path(k, stage) for k in folds for stage in self.stages]
-        if onnx:
-            names = [name.removesuffix(".pt") + ".onnx" for name in names]
+        path = bundle.onnx_weights_path if onnx else bundle.weights_path
+        names = [path(k, stage) for k in folds for stage in self.stages]
         return {name: self.digests[name] for name in names}
 
     def select_folds(self, folds: str | int | Sequence[int]) -> list[int]:

@@ -39,7 +39,7 @@ TOLERANCE = 1e-3
 
 def onnx_path(model: ExportedModel, fold: int, stage: str) -> Path:
     """Where one fold's ONNX network of one stage lies in the folder."""
-    return model.root / (bundle.weights_path(fold, stage).removesuffix(".pt") + ".onnx")
+    return model.root / bundle.onnx_weights_path(fold, stage)
 
 
 class OnnxNetwork(torch.nn.Module):
