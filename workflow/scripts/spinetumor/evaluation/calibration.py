@@ -33,6 +33,7 @@ import pandas as pd
 
 from spinetumor import LABELS
 from spinetumor.evaluation.figures import new_figure, save_figure
+from spinetumor.inference.masks import bounding_box
 from spinetumor.io import voxel_sizes
 
 __all__ = [
@@ -104,12 +105,7 @@ def lesion_region(
     if not found.any():
         return region
     margin = np.ceil(margin_mm / voxel_sizes(affine)).astype(int)
-    where = np.nonzero(found)
-    box = tuple(
-        slice(max(0, int(idx.min()) - m), min(n, int(idx.max()) + 1 + m))
-        for idx, m, n in zip(where, margin, found.shape, strict=True)
-    )
-    region[box] = True
+    region[bounding_box(found, pad=margin.tolist())] = True
     return region
 
 
