@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from spinetumor import layout
 from spinetumor.layout import preprocessed_file, preprocessed_prefix
 from spinetumor.models.definitions import resolve_model
 from tests.conftest import write_nifti
 
 SHAPE = (32, 32, 16)
 STEPS = [{"name": "reorient", "axcodes": "SAR"}, {"name": "zscore", "nonzero": False}]
+#: A native grid of the test unit's own (LPS, anisotropic voxels).
+NATIVE = np.diag([-0.8, -0.8, 2.0, 1.0])
 #: Split 0: sub-1..3 train, sub-4 val, sub-5 test.
 ROLES = {"sub-1": "train", "sub-2": "train", "sub-3": "train", "sub-4": "val", "sub-5": "test"}
 
@@ -74,3 +78,42 @@ def write_study(root: Path) -> dict:
         splits, sep="\t", index=False
     )
     return {"chain_dir": chain_dir, "prefixes": prefixes, "splits": splits, "root": root}
+
+
+def train_split0(study: dict, model: dict, run_dir: Path) -> dict[str, Path]:
+    """Both stages of ``model`` trained on split 0 (sub-1..3 train, sub-4 val), each in ``run_dir/STAGE``;
+    returns each stage's ``model.pt``."""
+    from spinetumor.training.jobs import train_stage  # torch, only here
+
+    stages: dict[str, Path] = {}
+    for stage in ("cord", "lesion"):
+        stages[stage] = run_dir / stage / layout.MODEL_FILE
+        train_stage(
+            model,
+            stage,
+            0,
+            STEPS,
+            study["chain_dir"],
+            ["sub-1", "sub-2", "sub-3"],
+            ["sub-4"],
+            study["splits"],
+            stages[stage],
+            stages[stage].with_name(layout.TRAINING_SUMMARY),
+            cord_model=stages.get("cord") if stage == "lesion" else None,
+            threads=1,
+            device="cpu",
+        )
+    return stages
+
+
+def native_scan(study: dict, dest: Path) -> dict[str, Path]:
+    """The test unit sub-5's T2w and T1w written on :data:`NATIVE` under ``dest``."""
+    prefix = study["prefixes"]["sub-5"]
+    return {
+        kind: write_nifti(
+            dest / f"sub-5_{kind}.nii.gz",
+            nib.load(preprocessed_file(prefix, kind)).get_fdata().astype(np.float32),
+            NATIVE,
+        )
+        for kind in ("T2w", "T1w")
+    }

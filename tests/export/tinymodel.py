@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
 import torch
 
 from spinetumor import layout
 from spinetumor.export.jobs import export_model
-from spinetumor.training.jobs import train_stage
-from tests.conftest import write_nifti
-from tests.modelstudy import STEPS, tiny_cascade, write_study
+from tests.modelstudy import native_scan, tiny_cascade, train_split0, write_study
 
 #: The chain the exported model runs on new scans: any orientation and voxel size to the
 #: 32 x 32 x 16 grid its networks were trained on.
@@ -23,33 +19,14 @@ EXPORT_STEPS = [
     {"name": "zscore", "nonzero": False},
     {"name": "crop_pad", "shape": [32, 32, 16]},
 ]
-#: A native grid of a test scan: LPS, 0.8 x 0.8 x 2 mm voxels.
-NATIVE = np.diag([-0.8, -0.8, 2.0, 1.0])
 
 
 def train_runs(root: Path) -> list[tuple[int, str, str, str]]:
     """Train the tiny cascade on split 0; fold 1 is fold 0 with its lesion weights perturbed, so that
     the two folds disagree. Returns ``(split, stage, model.pt, summary)`` of both folds."""
-    study, model = write_study(root), tiny_cascade()
-    runs = []
-    for stage in ("cord", "lesion"):
-        pt = root / "models" / "split-0" / stage / layout.MODEL_FILE
-        train_stage(
-            model,
-            stage,
-            0,
-            STEPS,
-            study["chain_dir"],
-            ["sub-1", "sub-2", "sub-3"],
-            ["sub-4"],
-            study["splits"],
-            pt,
-            pt.with_name(layout.TRAINING_SUMMARY),
-            cord_model=runs[0][2] if stage == "lesion" else None,
-            threads=1,
-            device="cpu",
-        )
-        runs.append((0, stage, str(pt), str(pt.with_name(layout.TRAINING_SUMMARY))))
+    study = write_study(root)
+    stages = train_split0(study, tiny_cascade(), root / "models" / "split-0")
+    runs = [(0, stage, str(pt), str(pt.with_name(layout.TRAINING_SUMMARY))) for stage, pt in stages.items()]
     generator = torch.Generator().manual_seed(1)
     for _, stage, pt, summary in list(runs):
         ckpt = torch.load(pt, weights_only=True)
@@ -68,17 +45,9 @@ def train_runs(root: Path) -> list[tuple[int, str, str, str]]:
 
 
 def exported_model(root: Path) -> dict:
-    """The tiny cascade's folder under ``root/export/tiny``, its runs, and a scan on :data:`NATIVE`."""
+    """The tiny cascade's folder under ``root/export/tiny``, its runs, and a scan on :data:`tests.modelstudy.NATIVE`."""
     runs = train_runs(root)
     folder = root / "export" / "tiny"
     export_model(tiny_cascade(), EXPORT_STEPS, None, {"metric": "mattes"}, runs, folder)
-    prefix = write_study(root / "scan")["prefixes"]["sub-5"]
-    scan = {
-        kind: write_nifti(
-            root / "native" / f"sub-5_{kind}.nii.gz",
-            nib.load(layout.preprocessed_file(prefix, kind)).get_fdata().astype(np.float32),
-            NATIVE,
-        )
-        for kind in ("T2w", "T1w")
-    }
+    scan = native_scan(write_study(root / "scan"), root / "native")
     return {"folder": folder, "runs": runs, "scan": scan}

@@ -13,12 +13,8 @@ import pytest
 from spinetumor import layout
 from spinetumor.data.jobs import make_cord_mask
 from spinetumor.inference.jobs import load_trained, predict_cord_source, predict_subject
-from spinetumor.training.jobs import train_cord_source, train_stage
-from tests.conftest import write_nifti
-from tests.modelstudy import SHAPE, STEPS, tiny_cascade, write_study
-
-#: A native grid of the test unit's own (LPS, anisotropic voxels).
-NATIVE = np.diag([-0.8, -0.8, 2.0, 1.0])
+from spinetumor.training.jobs import train_cord_source
+from tests.modelstudy import NATIVE, SHAPE, STEPS, native_scan, tiny_cascade, train_split0, write_study
 
 
 @pytest.fixture(scope="module")
@@ -26,38 +22,13 @@ def trained(tmp_path_factory):
     """The tiny cascade trained on split 0 (both stages) and as the cord source, with sub-5 on a native grid."""
     root = tmp_path_factory.mktemp("trained")
     study, model = write_study(root), tiny_cascade()
-    stages = {}
-    for stage in ("cord", "lesion"):
-        stages[stage] = root / "run" / stage / layout.MODEL_FILE
-        train_stage(
-            model,
-            stage,
-            0,
-            STEPS,
-            study["chain_dir"],
-            ["sub-1", "sub-2", "sub-3"],
-            ["sub-4"],
-            study["splits"],
-            stages[stage],
-            stages[stage].with_name(layout.TRAINING_SUMMARY),
-            cord_model=stages.get("cord") if stage == "lesion" else None,
-            threads=1,
-            device="cpu",
-        )
+    stages = train_split0(study, model, root / "run")
     cord_source = root / "cordsource" / layout.MODEL_FILE
     labelled = ["sub-1", "sub-2", "sub-3", "sub-4"]
     train_cord_source(
         model, STEPS, study["chain_dir"], labelled, cord_source, root / "cordsource" / "s.json", threads=1
     )
-    prefix = study["prefixes"]["sub-5"]
-    native = {
-        kind: write_nifti(
-            root / "native" / f"sub-5_{kind}.nii.gz",
-            nib.load(layout.preprocessed_file(prefix, kind)).get_fdata().astype(np.float32),
-            NATIVE,
-        )
-        for kind in ("T2w", "T1w")
-    }
+    native = native_scan(study, root / "native")
     return {"model": model, "stages": stages, "cord_source": cord_source, "native": native}
 
 
