@@ -136,9 +136,8 @@ def _training_versions(summary: Mapping[str, Any]) -> tuple[dict[str, str], str]
 
 
 def _copy_runs(runs: Sequence[Run], folder: Path) -> dict[tuple[int, str], dict[str, Any]]:
-    """Copy each run's weights and summary into ``folder``; their summaries, with the training seed."""
-    from spinetumor.training.checkpoints import load_checkpoint  # torch, only here
-
+    """Copy each run's weights and summary into ``folder``; their summaries, with the training seed (and,
+    from a training that did not record them, the checkpoint's versions)."""
     summaries = {}
     for split, stage, weights, summary_file in runs:
         for source, dest in (
@@ -147,9 +146,12 @@ def _copy_runs(runs: Sequence[Run], folder: Path) -> dict[tuple[int, str], dict[
         ):
             (folder / dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, folder / dest)
-        checkpoint = load_checkpoint(weights)
         summary = json.loads(Path(summary_file).read_text())
-        summary.setdefault("seed", checkpoint.get("seed"))
-        summary.setdefault("versions", checkpoint.get("versions"))
+        if "seed" not in summary or not summary.get("libraries"):  # an older training's summary
+            from spinetumor.training.checkpoints import load_checkpoint  # torch, only then
+
+            checkpoint = load_checkpoint(weights)
+            summary.setdefault("seed", checkpoint.get("seed"))
+            summary.setdefault("versions", checkpoint.get("versions"))
         summaries[(int(split), stage)] = summary
     return summaries
