@@ -1,6 +1,7 @@
 # Config validation, the study's units, wildcard constraints and input functions.
 # Rule files hold only rules; everything they compute from config lives here.
 
+import copy
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from spinetumor.models import definitions as st_models  # noqa: E402
 from spinetumor import study as st_study  # noqa: E402
 
 
+# The deep classifier's keys as the study gave them, before the schema fills in the paper's defaults:
+# on the demo, its narrower DenseNet goes under them (common_classification.smk).
+OWN_ZHUO2022 = copy.deepcopy((config.get("classification") or {}).get("zhuo2022") or {})
 validate(config, schema=str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
 
 RESULTS = config["results_dir"].rstrip("/")

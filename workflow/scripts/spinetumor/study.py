@@ -36,6 +36,7 @@ __all__ = [
     "StudyModels",
     "demo_study",
     "study_models",
+    "classifier_settings",
     "check_read_only",
 ]
 
@@ -165,6 +166,27 @@ def _chains_named(definition: Mapping[str, Any]) -> list[str]:
     stages = definition.get("stages") or {}
     named = [definition.get("chain"), *((stage or {}).get("chain") for stage in stages.values())]
     return [name for name in named if isinstance(name, str)]
+
+
+def classifier_settings(
+    validated: Mapping[str, Any], own: Mapping[str, Any], *, is_demo: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """The deep classifier's settings (``classification.zhuo2022``), with the demo's only on the demo.
+
+    Args:
+        validated: The setting after schema validation (its defaults, the paper's, filled in).
+        own: The study's own keys, as its config gave them before validation.
+        is_demo: Whether the study runs on the embedded demo dataset.
+
+    Returns:
+        On the demo, ``validated`` overlaid by the demo's entry (``classification.zhuo2022`` of
+        ``demo_study.yaml``) and that by the study's own keys, with a note; otherwise ``validated``.
+    """
+    if not is_demo:
+        return copy.deepcopy(dict(validated)), []
+    demo = demo_study()["classification"]["zhuo2022"]
+    note = f"classification.zhuo2022: the demo's CPU-sized DenseNet ({DEMO_STUDY_FILE.name}) under the study's own keys"
+    return deep_merge(validated, deep_merge(demo, own)), [note]
 
 
 def check_read_only(bids_dir: str | Path, results_dir: str | Path) -> None:
