@@ -1,5 +1,6 @@
 # Classification (spinetumor.classification): per split, the tumour-type classifier on measured lesion
-# features; then every split's test predictions into the metric tables and figures.
+# features and the DenseNet121 of Zhuo et al. (2022) on the lesion's crop; then every split's test
+# predictions into the metric tables, the figures and the paired comparison of the classifiers.
 
 
 rule classify_split:
@@ -28,6 +29,36 @@ rule classify_split:
         "../scripts/classify_split.py"
 
 
+rule train_classifier:
+    input:
+        files=zhuo2022_files,
+        participants=PARTICIPANTS,
+        splits=SPLITS_TSV,
+    output:
+        predictions=ZHUO_PREDICTIONS,
+        crops=f"{ZHUO_DIR}/crops.tsv",
+        log=f"{ZHUO_DIR}/training_log.tsv",
+        checkpoint=f"{ZHUO_DIR}/model.pt",
+    params:
+        tasks=CLASS_TASKS,
+        units=classification_units,
+        settings=ZHUO2022,
+        device=config["models"]["device"],
+    log:
+        f"{LOGS}/classification/split-{{split}}/zhuo2022.log",
+    benchmark:
+        f"{BENCH}/classification/split-{{split}}/zhuo2022.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+        gpu=res("train", "gpu", 0),
+    script:
+        "../scripts/train_classifier.py"
+
+
 rule classification_tables:
     input:
         predictions=classification_predictions,
@@ -46,6 +77,8 @@ rule classification_tables:
                              caption="../report/classification_confusion.rst", category="Evaluation",
                              subcategory="Classification"),
         confusion_pdf=f"{FIGURES}/classification_confusion.pdf",
+        comparison=report(CLASS_COMPARISON, caption="../report/classification_comparison.rst",
+                          category="Evaluation", subcategory="Classification"),
     params:
         tasks=CLASS_TASKS,
         unit_participants=lambda wildcards: {u.prefix: u.participant_id for u in valid_units()},

@@ -1,12 +1,37 @@
 # Input functions of the classification stage (classification.smk): each split's units with the files
-# their lesion features come from (a test unit's from the segmentation model's prediction, never its
-# labels), and the study's tables. Functions only; included by the Snakefile after common_evaluation.smk.
+# their classifiers read (a test unit's lesion from the segmentation model's prediction, never its
+# labels), the deep classifier's settings, and the study's tables. Functions only; included by the
+# Snakefile after common_evaluation.smk.
+
+from spinetumor.classification import settings as st_classification  # noqa: E402
 
 CLASS_TASKS = config["classification"]["tasks"]
+CLASSIFIERS = config["classification"]["classifiers"]
 CLASS_DIR = f"{RESULTS}/classification"
 CLASS_FEATURES = f"{CLASS_DIR}/split-{{split}}/features.tsv"
 CLASS_PREDICTIONS = f"{CLASS_DIR}/split-{{split}}/predictions.tsv"
+ZHUO_DIR = f"{CLASS_DIR}/split-{{split}}/zhuo2022"
+ZHUO_PREDICTIONS = f"{ZHUO_DIR}/predictions.tsv"
 CLASS_METRICS = f"{TABLES}/classification_metrics.tsv"
+CLASS_COMPARISON = f"{TABLES}/classification_comparison.tsv"
+
+
+def _zhuo2022_settings():
+    """classification.zhuo2022: the schema's (the paper's), under the demo's on the demo; checked at start."""
+    settings, notes = st_study.classifier_settings(
+        config["classification"]["zhuo2022"], OWN_ZHUO2022, is_demo=IS_DEMO
+    )
+    try:
+        st_classification.zhuo2022_settings(settings)
+    except ValueError as exc:
+        raise WorkflowError(f"classification.zhuo2022: {exc}")
+    if CLASS_TASKS and "zhuo2022" in CLASSIFIERS:
+        for note in notes:
+            logger.info(f"spinetumor: {note}")
+    return settings
+
+
+ZHUO2022 = _zhuo2022_settings()
 
 
 def _segmentation_model():
@@ -42,12 +67,21 @@ def classification_files(wildcards):
     return [u[k] for u in classification_units(wildcards) for k in ("T2w", "T1w", "dseg", "cord")]
 
 
+def zhuo2022_files(wildcards):
+    """The files the deep classifier reads: its contrasts, the label map and the cord mask of every unit."""
+    keys = ("dseg", "cord", *ZHUO2022["contrasts"])
+    return [u[k] for u in classification_units(wildcards) for k in keys]
+
+
 def classification_predictions(wildcards):
-    return [CLASS_PREDICTIONS.format(split=k) for k in sorted(set(split_table()["split"]))]
+    """Every split's test predictions of every classifier of `classification.classifiers`."""
+    files = {"features": CLASS_PREDICTIONS, "zhuo2022": ZHUO_PREDICTIONS}
+    splits = sorted(set(split_table()["split"]))
+    return [files[c].format(split=k) for c in CLASSIFIERS for k in splits]
 
 
 def classification_targets(wildcards):
-    """The classification tables and figures (none without tasks or models)."""
-    if not CLASS_SEG_MODEL:
+    """The classification tables and figures (none without tasks, models or classifiers)."""
+    if not CLASS_SEG_MODEL or not CLASSIFIERS:
         return []
-    return [CLASS_METRICS, f"{TABLES}/classification_table.tsv", f"{FIGURES}/classification_roc.png"]
+    return [CLASS_METRICS, CLASS_COMPARISON, f"{TABLES}/classification_table.tsv", f"{FIGURES}/classification_roc.png"]

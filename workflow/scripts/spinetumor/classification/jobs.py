@@ -1,5 +1,8 @@
 """The classification jobs: one split's feature classifier, and the study's tables and figures.
 
+(The deep classifier's job is :func:`spinetumor.classification.zhuo2022.train_classifier`, apart so
+that this module imports no torch.)
+
 :func:`classify_split` (``classify_split``)
     Measures each unit's lesion features (:mod:`spinetumor.classification.features`):
     a training or validation unit's from its reference labels, a test unit's
@@ -8,8 +11,9 @@
     training and validation units and predicts its test units.
 
 :func:`classification_tables` (``classification_tables``)
-    Every split's predictions into the metric tables and figures
-    (:mod:`spinetumor.classification.tables`).
+    Every split's predictions of every classifier into the metric tables and
+    figures (:mod:`spinetumor.classification.tables`) and the paired comparison
+    of the classifiers (:mod:`spinetumor.classification.comparison`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import nibabel as nib
 import pandas as pd
 
 from spinetumor.classification.baseline import fit_baseline, predict_baseline
+from spinetumor.classification.comparison import comparison_table
 from spinetumor.classification.features import FEATURES, lesion_features
 from spinetumor.classification.tables import (
     PREDICTION_COLUMNS,
@@ -165,15 +170,16 @@ def classification_tables(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """``classification_metrics.tsv``, the paper's table (TSV, LaTeX, Markdown), ROC and confusion figures.
+    """``classification_metrics.tsv``, the paper's table (TSV, LaTeX, Markdown), ROC and confusion figures,
+    and ``classification_comparison.tsv``.
 
     Args:
         tasks: As for :func:`classify_split`.
-        predictions: Every split's prediction table.
+        predictions: Every split's prediction table of every classifier.
         participants_tsv: The participants table.
         unit_participants: Every unit of the study to its participant (:func:`task_counts`).
         outs: ``metrics``, ``table_tsv``, ``table_tex``, ``table_md``,
-            ``roc_png``, ``roc_pdf``, ``confusion_png``, ``confusion_pdf``.
+            ``roc_png``, ``roc_pdf``, ``confusion_png``, ``confusion_pdf``, ``comparison``.
         n_boot: Bootstrap resamples of the intervals.
         seed: Their seed.
     """
@@ -187,4 +193,5 @@ def classification_tables(
     to_markdown(paper, outs["table_md"])
     roc_figure(tasks, table, outs["roc_png"], outs["roc_pdf"], n_boot=n_boot, seed=seed)
     confusion_figure(tasks, table, outs["confusion_png"], outs["confusion_pdf"])
+    write_tsv(comparison_table(tasks, table, n_boot=n_boot, seed=seed), outs["comparison"])
     return metrics

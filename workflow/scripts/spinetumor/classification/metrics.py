@@ -220,8 +220,8 @@ def delong_test(
     """DeLong's paired test of two classifiers' AUCs on the same subjects.
 
     Returns:
-        ``auc_a``, ``auc_b``, their difference ``auc_diff`` (a - b), ``z`` and the two-sided ``p``
-        (1 when the two are identical).
+        ``auc_a``, ``auc_b``, their difference ``auc_diff`` (a - b), its standard error ``se``,
+        ``z`` and the two-sided ``p`` (1 when the two are identical).
     """
     (pos_a, neg_a), (pos_b, neg_b) = _split(y_positive, scores_a), _split(y_positive, scores_b)
     auc_a, v10_a, v01_a = _structural(pos_a, neg_a)
@@ -236,4 +236,5 @@ def delong_test(
     else:
         z = diff / math.sqrt(variance)
         p = float(2 * stats.norm.sf(abs(z)))
-    return {"auc_a": auc_a, "auc_b": auc_b, "auc_diff": diff, "z": float(z), "p": p}
+    se = math.sqrt(max(variance, 0.0))
+    return {"auc_a": auc_a, "auc_b": auc_b, "auc_diff": diff, "se": se, "z": float(z), "p": p}
