@@ -94,3 +94,10 @@ def test_a_pair_without_both_classes_has_no_values():
     table = pd.concat([_predictions(m, y, prob, "ae") for m in ("features", "zhuo2022")])
     row = comparison_table({"ae": TASKS["ae"]}, table).iloc[0]
     assert row.n == 4 and np.isnan(row.difference) and np.isnan(row.p_value)
+
+
+def test_a_classifier_that_predicted_nothing_still_has_its_rows():
+    rng = np.random.default_rng(5)
+    y, prob = _two_class(rng)
+    out = comparison_table(TASKS, _predictions("features", y, prob, "ae"), ["features", "zhuo2022"])
+    assert list(out.task) == ["ae", "type3"] and (out.n == 0).all() and out.auc_a.isna().all()

@@ -59,3 +59,15 @@ def test_without_validation_units_the_last_epoch_is_kept(caplog):
     assert "no validation unit" in caplog.text
     with pytest.raises(ValueError, match="no training sample"):
         fit(Samples.of([]), Samples.of([]), 2, settings)
+
+
+def test_a_3d_network_trains_and_predicts_on_volumes():
+    settings = zhuo2022_settings(
+        tiny_config({"dims": 3, "crop_shape": [32, 32, 32], "training": {"max_epochs": 1}})
+    )
+    rng = np.random.default_rng(0)
+    volumes = Samples.of(
+        [(f"sub-{k}", rng.normal(0, 1, (1, 1, 32, 32, 32)).astype(np.float32), k % 2) for k in range(4)]
+    )
+    result = fit(volumes, volumes, 2, settings)
+    assert predict_units(result.network, volumes).shape == (4, 2) and result.epoch == 1

@@ -96,6 +96,9 @@ def test_the_paper_table_and_a_task_without_predictions(tmp_path):
     assert (ae["subjects"], ae["left out"]) == (16, 8) and ae["task"] == "ae (astrocytoma vs ependymoma)"
     none = paper[paper.task.str.startswith("none")].iloc[0]
     assert none["model"] == "n/a" and none["auc"] == "n/a" and none["subjects"] == 0
+    listed = paper_table(TASKS, metrics, counts, ["features", "zhuo2022"])
+    assert list(listed.model) == ["features", "zhuo2022"] * 2  # one row per task and model that ran
+    assert (listed[listed.model == "zhuo2022"].auc == "n/a").all()
     roc_figure(TASKS, table, tmp_path / "roc.png", tmp_path / "roc.pdf", n_boot=50)
     confusion_figure(TASKS, table, tmp_path / "c.png", tmp_path / "c.pdf")
     empty = table.iloc[:0]

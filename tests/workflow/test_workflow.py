@@ -278,9 +278,44 @@ def test_tiny_study_classifies_test_units_from_their_predicted_lesions(tiny_run)
     metrics = pd.read_csv(tiny_run / "tables" / "classification_metrics.tsv", sep="\t")
     assert list(metrics.columns) == ["task", "model", "split", "metric", "value", "ci_low", "ci_high"]
     paper = pd.read_csv(tiny_run / "tables" / "classification_table.tsv", sep="\t")
-    assert list(paper.task.str.split(" ").str[0]) == ["tumour_type", "astrocytoma_ependymoma"]
+    tasks = ["tumour_type", "astrocytoma_ependymoma"]
+    assert list(paper.task.str.split(" ").str[0]) == [t for t in tasks for _ in range(2)]
+    assert list(paper.model) == ["features", "zhuo2022"] * 2
     assert (paper.subjects + paper["left out"] == 4).all()
     assert (tiny_run / "figures" / "classification_roc.png").stat().st_size > 0
+    comparison = pd.read_csv(tiny_run / "tables" / "classification_comparison.tsv", sep="\t")
+    assert list(comparison.task) == tasks and list(comparison.method.str.split(" ").str[0]) == [
+        "paired",
+        "delong",
+    ]
+    assert (comparison.model_a == "features").all() and (comparison.model_b == "zhuo2022").all()
+    # The DenseNet learns from training units only (the validation units choose its epoch), and no split of
+    # the tiny study has a training unit of every class of a task: it predicts nothing, and the pairs are
+    # empty (tests/classification/test_comparison.py checks the numbers).
+    assert (comparison.n == 0).all() and comparison.difference.isna().all()
+
+
+def test_tiny_study_crops_the_deep_classifiers_test_units_from_their_predicted_lesions(tiny_run):
+    splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
+    for split in sorted(set(splits.split)):
+        out = tiny_run / "classification" / f"split-{split}" / "zhuo2022"
+        crops = pd.read_csv(out / "crops.tsv", sep="\t").set_index("unit")
+        roles = splits[splits.split == split].set_index("subject").role
+        assert crops.role.to_dict() == roles.to_dict()
+        for unit, row in crops.iterrows():
+            if row.role == "test":  # the cascade's prediction for this split, never the labels
+                assert row.source == "cascade"
+                assert row.dseg.endswith(
+                    f"predictions/cascade/split-{split}/{unit}/anat/{unit}_space-T2w_desc-cascade_dseg.nii.gz"
+                )
+            else:
+                assert row.source == "reference" and row.dseg.endswith(
+                    f"labels/{unit}/anat/{unit}_space-T2w_dseg.nii.gz"
+                )
+        assert pd.read_csv(out / "predictions.tsv", sep="\t").empty  # one training unit per split: see above
+        log = (tiny_run / "logs" / "classification" / f"split-{split}" / "zhuo2022.log").read_text()
+        assert "task astrocytoma_ependymoma: no training unit of class" in log
+        assert (out / "model.pt").stat().st_size > 0 and (out / "training_log.tsv").exists()
 
 
 def test_report_of_the_tiny_study(tiny_run, tmp_path):

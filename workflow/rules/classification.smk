@@ -82,6 +82,7 @@ rule classification_tables:
     params:
         tasks=CLASS_TASKS,
         unit_participants=lambda wildcards: {u.prefix: u.participant_id for u in valid_units()},
+        models=CLASSIFIERS,
         n_boot=config["evaluation"]["bootstrap"]["n"],
         seed=config["evaluation"]["bootstrap"]["seed"],
     log:

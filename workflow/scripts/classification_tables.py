@@ -12,6 +12,7 @@ smk.run(
     snakemake.input.participants,
     p.unit_participants,
     dict(out.items()),
+    models=list(p.models),
     n_boot=p.n_boot,
     seed=p.seed,
 )

@@ -89,13 +89,19 @@ def _delong(
 
 
 def _pair_row(
-    name: str, classes: list[str], a: pd.DataFrame, b: pd.DataFrame, n_boot: int, seed: int
+    name: str,
+    classes: list[str],
+    models: tuple[str, ...],
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    n_boot: int,
+    seed: int,
 ) -> dict[str, Any]:
     columns = [f"p_{c}" for c in classes]
     joined = a.merge(b, on=["split", "subject"], suffixes=("_a", "_b"), validate="one_to_one")
     y = joined["true_class_a"].to_numpy(dtype=object)
-    prob_a = joined[[f"{c}_a" for c in columns]].to_numpy(dtype=float)
-    prob_b = joined[[f"{c}_b" for c in columns]].to_numpy(dtype=float)
+    prob_a = joined.reindex(columns=[f"{c}_a" for c in columns]).to_numpy(dtype=float)
+    prob_b = joined.reindex(columns=[f"{c}_b" for c in columns]).to_numpy(dtype=float)
     two = len(classes) == 2
     method = "delong" if two else f"paired bootstrap of the macro AUC ({n_boot})"
     values: dict[str, float] = {}
@@ -107,8 +113,8 @@ def _pair_row(
         )
     row = {
         "task": name,
-        "model_a": a["model"].iloc[0],
-        "model_b": b["model"].iloc[0],
+        "model_a": models[0],
+        "model_b": models[1],
         "n": len(y),
         "method": method,
     }
@@ -116,14 +122,19 @@ def _pair_row(
 
 
 def comparison_table(
-    tasks: Mapping[str, Mapping[str, Any]], table: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0
+    tasks: Mapping[str, Mapping[str, Any]],
+    table: pd.DataFrame,
+    models: Sequence[str] = (),
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """:data:`COMPARISON_COLUMNS`: every task and pair of models with test predictions (models sorted)."""
+    """:data:`COMPARISON_COLUMNS`: every task and pair of ``models`` (in that order; none: the models with
+    predictions of the task, sorted); a model without a prediction of a task pairs with ``n`` 0 and NaN."""
     rows = []
     for name, task in tasks.items():
         mine = table[table["task"] == name]
-        models = sorted(set(mine["model"]))
-        for model_a, model_b in itertools.combinations(models, 2):
-            a, b = (mine[mine["model"] == m] for m in (model_a, model_b))
-            rows.append(_pair_row(name, list(task["classes"]), a, b, n_boot, seed))
+        for pair in itertools.combinations(list(models) or sorted(set(mine["model"])), 2):
+            a, b = (mine[mine["model"] == m] for m in pair)
+            rows.append(_pair_row(name, list(task["classes"]), pair, a, b, n_boot, seed))
     return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))

@@ -167,6 +167,7 @@ def classification_tables(
     participants_tsv: PathLike,
     unit_participants: Mapping[str, str],
     outs: Mapping[str, PathLike],
+    models: Sequence[str] = (),
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -180,6 +181,8 @@ def classification_tables(
         unit_participants: Every unit of the study to its participant (:func:`task_counts`).
         outs: ``metrics``, ``table_tsv``, ``table_tex``, ``table_md``,
             ``roc_png``, ``roc_pdf``, ``confusion_png``, ``confusion_pdf``, ``comparison``.
+        models: The classifiers that ran: each has its rows in the paper's table and the comparison,
+            ``n/a`` where it predicted nothing (none: those with predictions).
         n_boot: Bootstrap resamples of the intervals.
         seed: Their seed.
     """
@@ -187,11 +190,11 @@ def classification_tables(
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     metrics = metrics_table(tasks, table, n_boot=n_boot, seed=seed)
     write_tsv(metrics, outs["metrics"])
-    paper = paper_table(tasks, metrics, task_counts(tasks, participants_tsv, unit_participants))
+    paper = paper_table(tasks, metrics, task_counts(tasks, participants_tsv, unit_participants), models)
     to_tsv(paper, outs["table_tsv"])
     to_latex_booktabs(paper, outs["table_tex"])
     to_markdown(paper, outs["table_md"])
     roc_figure(tasks, table, outs["roc_png"], outs["roc_pdf"], n_boot=n_boot, seed=seed)
     confusion_figure(tasks, table, outs["confusion_png"], outs["confusion_pdf"])
-    write_tsv(comparison_table(tasks, table, n_boot=n_boot, seed=seed), outs["comparison"])
+    write_tsv(comparison_table(tasks, table, models, n_boot=n_boot, seed=seed), outs["comparison"])
     return metrics

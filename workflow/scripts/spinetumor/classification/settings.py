@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CLASSIFIERS", "MIN_INPUT", "Zhuo2022Settings", "zhuo2022_settings"]
+__all__ = ["MIN_INPUT", "Zhuo2022Settings", "zhuo2022_settings"]
 
-#: The classifiers a study may run: the feature classifier and the DenseNet of Zhuo et al.
-CLASSIFIERS: tuple[str, ...] = ("features", "zhuo2022")
 #: The smallest input extent of DenseNet121 per axis (a stride-2 stem, a max-pool and three transitions).
 MIN_INPUT = 32
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -113,15 +113,23 @@ def _cell(row: pd.Series) -> str:
 
 
 def paper_table(
-    tasks: Mapping[str, Mapping[str, Any]], metrics: pd.DataFrame, counts: Mapping[str, Mapping[str, int]]
+    tasks: Mapping[str, Mapping[str, Any]],
+    metrics: pd.DataFrame,
+    counts: Mapping[str, Mapping[str, int]],
+    models: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Rows: task (and model); columns: subjects included and left out, then each pooled metric in %
-    with its 95 % interval."""
+    """Rows: task and model; columns: subjects included and left out, then each pooled metric in %
+    with its 95 % interval.
+
+    Args:
+        models: The models to list for every task, with ``n/a`` where one has no prediction; none: the
+            models with metrics of that task (``n/a`` when there is none).
+    """
     pooled = metrics[metrics["split"].astype(str) == "pooled"]
     rows = []
     for name, task in tasks.items():
-        models = sorted(set(pooled.loc[pooled["task"] == name, "model"])) or ["n/a"]
-        for model in models:
+        listed = list(models) or sorted(set(pooled.loc[pooled["task"] == name, "model"])) or ["n/a"]
+        for model in listed:
             mine = pooled[(pooled["task"] == name) & (pooled["model"] == model)].set_index("metric")
             row = {
                 "task": f"{name} ({' vs '.join(task['classes'])})",
