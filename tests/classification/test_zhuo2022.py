@@ -120,3 +120,11 @@ def test_a_unit_without_lesion_is_cropped_around_its_cord_and_recorded(study, ca
     assert crops.loc["sub-13", "crop_from"] == "cord" and crops.loc["sub-13", "samples"] == 1
     assert "sub-13: no lesion in its label map" in caplog.text
     assert "sub-13" in set(table.subject)  # still predicted, from the crop around its cord
+
+
+def test_a_unit_without_lesion_or_cord_is_an_error_naming_it_and_its_label_map(study):
+    units, root, outs = study
+    empty = _save(root, "empty_dseg", np.zeros(SHAPE, np.uint8))
+    units[3].update(dseg=empty, cord=_save(root, "empty_cord", np.zeros(SHAPE, np.uint8)))
+    with pytest.raises(ValueError, match=f"sub-03: neither lesion nor cord.*label map {empty}"):
+        _run(units, root, outs)

@@ -51,19 +51,27 @@ PathLike = str | os.PathLike[str]
 def crop_units(
     units: Sequence[Mapping[str, Any]], settings: Zhuo2022Settings
 ) -> tuple[dict[str, LesionCrop], pd.DataFrame]:
-    """Every unit's crop, and their record: ``unit, role, source, dseg, crop_from, samples``."""
+    """Every unit's crop, and their record: ``unit, role, source, dseg, crop_from, samples``.
+
+    Raises:
+        ValueError: a unit's images on different grids, or neither lesion nor cord (naming the unit and
+            its label map).
+    """
     crops, rows = {}, []
     for u in units:
         files = ("dseg", "cord", *settings.contrasts)
         images = {k: nib.load(u[k]) for k in files}
-        crop = lesion_crop(
-            u["unit"],
-            images,
-            settings.contrasts,
-            settings.spacing_mm,
-            settings.crop_shape,
-            settings.margin_mm,
-        )
+        try:
+            crop = lesion_crop(
+                u["unit"],
+                images,
+                settings.contrasts,
+                settings.spacing_mm,
+                settings.crop_shape,
+                settings.margin_mm,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{exc} (label map {u['dseg']})") from exc
         crops[u["unit"]] = crop
         n = len(samples(crop, settings.dims))
         rows.append(
