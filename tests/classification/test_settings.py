@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from snakemake.exceptions import WorkflowError
 
 from spinetumor.classification.settings import zhuo2022_settings
 from spinetumor.study import classifier_settings, demo_study
@@ -15,6 +16,11 @@ def test_the_schema_defaults_are_the_papers_densenet_on_2d_t2w():
     assert (settings.init_features, settings.growth_rate) == (64, 32)
     assert settings.input_shape == settings.crop_shape[:2]
     assert zhuo2022_settings(zhuo_config({"dims": 3, "crop_shape": [64, 64, 32]})).input_shape == (64, 64, 32)
+
+
+def test_an_unknown_key_is_refused_by_the_schema():
+    with pytest.raises(WorkflowError, match="init_feature"):
+        zhuo_config({"network": {"init_feature": 8}})
 
 
 def test_crops_the_network_cannot_take_and_missing_flip_axes_are_errors():
@@ -32,5 +38,6 @@ def test_the_demo_narrows_the_densenet_under_the_studys_own_keys():
     assert on_demo["network"]["growth_rate"] == 12 and notes
     assert on_demo["dims"] == 2  # a key neither sets: the schema's
     zhuo2022_settings(on_demo)  # the demo's values pass the checks
+    assert zhuo_config(demo)["network"]["init_features"] == demo["network"]["init_features"]  # and the schema
     own_data, notes = classifier_settings(validated, own, is_demo=False)
     assert own_data == validated and not notes
