@@ -101,6 +101,12 @@ def test_the_paper_table_and_a_task_without_predictions(tmp_path):
     assert (listed[listed.model == "zhuo2022"].auc == "n/a").all()
     roc_figure(TASKS, table, tmp_path / "roc.png", tmp_path / "roc.pdf", n_boot=50)
     confusion_figure(TASKS, table, tmp_path / "c.png", tmp_path / "c.pdf")
+    # A second model that predicted one task only, its table without the other task's class columns.
+    ae_only = table[table.task == "ae"].assign(model="zhuo2022").drop(columns="p_hemangioblastoma")
+    both = pd.concat([table[table.task == "ae"].drop(columns="p_hemangioblastoma"), ae_only])
+    roc_figure(TASKS, both, tmp_path / "roc2.png", tmp_path / "roc2.pdf", n_boot=50)
+    confusion_figure(TASKS, both, tmp_path / "c2.png", tmp_path / "c2.pdf")
+    assert (tmp_path / "roc2.png").stat().st_size > 0
     empty = table.iloc[:0]
     confusion_figure(TASKS, empty, tmp_path / "e.png", tmp_path / "e.pdf")
     for name in ("roc", "c", "e"):

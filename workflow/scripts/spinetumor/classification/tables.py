@@ -7,8 +7,8 @@ once) and metric (:data:`spinetumor.classification.metrics.METRICS`), with a
 subjects otherwise. A task of more classes also gets each class's AUC
 against the others (``auc_<class>``, DeLong's interval). The paper's table
 has one row per task and the pooled metrics as ``value (low–high)`` in %,
-with the subjects included and left out. Figures: the pooled ROC curves with a bootstrap band, and the pooled
-confusion matrices.
+with the subjects included and left out. Figures: the pooled ROC curves with a bootstrap band (a row of
+panels per model), and the pooled confusion matrices.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ PathLike = str | os.PathLike[str]
 
 def _task_rows(table: pd.DataFrame, name: str, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     rows = table[table["task"] == name]
-    return rows["true_class"].to_numpy(dtype=object), rows[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
+    # reindex: a table without any prediction of a task lacks the columns of its classes
+    prob = rows.reindex(columns=[f"p_{c}" for c in classes]).to_numpy(dtype=float)
+    return rows["true_class"].to_numpy(dtype=object), prob
 
 
 def _metric_rows(
@@ -160,6 +162,22 @@ def _roc_band(
     return grid, np.quantile(curves, 0.025, axis=0), np.quantile(curves, 0.975, axis=0)
 
 
+def _roc_panel(ax: Any, y: np.ndarray, prob: np.ndarray, classes: list[str], n_boot: int, seed: int) -> None:
+    """Each class's one-vs-rest ROC (the first class only for two) with its bootstrap band."""
+    for k, cls in enumerate(classes[:1] if len(classes) == 2 else classes):
+        positive = y == cls
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, prob[:, k])
+        grid, low, high = _roc_band(positive, prob[:, k], min(n_boot, 200), seed)
+        (line,) = ax.plot(fpr, tpr, label=cls)
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small", loc="lower right")
+
+
 def roc_figure(
     tasks: Mapping[str, Mapping[str, Any]],
     table: pd.DataFrame,
@@ -169,26 +187,17 @@ def roc_figure(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> None:
-    """One panel per task: each class's one-vs-rest ROC (the first class only for two), pooled over the
-    splits, with a bootstrap band."""
-    fig = new_figure(3.6 * max(1, len(tasks)), 3.6)
-    axes = np.atleast_1d(fig.subplots(1, max(1, len(tasks))))
-    for ax, (name, task) in zip(axes, tasks.items()):
-        classes = list(task["classes"])
-        for model in sorted(set(table.loc[table["task"] == name, "model"])):
+    """A panel per task (columns) and model (rows): each class's one-vs-rest ROC (the first class only
+    for two), pooled over the splits, with a bootstrap band."""
+    models = sorted(set(table["model"])) or ["no prediction"]
+    fig = new_figure(3.6 * max(1, len(tasks)), 3.6 * len(models))
+    axes = fig.subplots(len(models), max(1, len(tasks)), squeeze=False)
+    for row, model in zip(axes, models):
+        for ax, (name, task) in zip(row, tasks.items()):
+            classes = list(task["classes"])
             y, prob = _task_rows(table[table["model"] == model], name, classes)
-            for k, cls in enumerate(classes[:1] if len(classes) == 2 else classes):
-                positive = y == cls
-                if positive.all() or not positive.any():
-                    continue
-                fpr, tpr, _ = roc_curve(positive, prob[:, k])
-                grid, low, high = _roc_band(positive, prob[:, k], min(n_boot, 200), seed)
-                (line,) = ax.plot(fpr, tpr, label=f"{model}: {cls}")
-                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
-        ax.set(title=name, xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="x-small", loc="lower right")
+            _roc_panel(ax, y, prob, classes, n_boot, seed)
+            ax.set_title(f"{name}\n{model}", fontsize="medium")
     save_figure(fig, out_png, out_pdf)
 
 
