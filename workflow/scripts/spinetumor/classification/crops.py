@@ -50,7 +50,8 @@ class LesionCrop:
 
     Attributes:
         image: ``(channels, *crop_shape)`` float32, z-scored per channel.
-        lesion: ``crop_shape`` boolean: the lesion of the label map it was cut from.
+        lesion: ``crop_shape`` boolean: the lesion of the label map it was cut from (the cord mask
+            when ``crop_from`` is ``cord``).
         crop_from: ``lesion``, or ``cord`` when the label map had no lesion.
     """
 
