@@ -130,7 +130,7 @@ def test_every_non_local_job_went_through_sbatch(runs):
         "rule_make_splits",
         "rule_per_case_metrics",
     } <= set(kinds)
-    assert kinds.count("rule_train_model") == 2 * 3  # 2 splits x (cascade cord + lesion, singlestage)
+    assert kinds.count("rule_train_model") == 2 * 3  # 2 splits x (cascade cord + lesion, multiresunet)
     assert kinds.count("rule_predict_cascade") == kinds.count("rule_predict") == 4  # every test unit
     groups = [k for k in kinds if k.startswith("group_")]
     assert len(groups) == 1, kinds
