@@ -58,8 +58,8 @@ def test_dry_run_of_the_whole_default_study(tmp_path):
     assert counts["demo_subject"] == 15 and counts["demo_dataset"] == 1
     assert counts["validate_subject"] == 15 and counts["register_t1w"] == 15
     assert counts["cord_mask"] == 15 and counts["standardize_labels"] == 15
-    # 15 subjects x the demo models' 3 chains (lemaydemo, demofine, stanforddemo)
-    assert counts["preprocess_subject"] == 45
+    # 15 subjects, each job running the demo models' 3 chains (lemaydemo, demofine, stanforddemo)
+    assert counts["preprocess_subject"] == 15
     assert counts["make_splits"] == 1 and counts["all"] == 1
 
 
@@ -429,8 +429,11 @@ def test_dry_run_with_sessions_and_per_structure_labels(tmp_path):
     )
     out = proc.stdout + proc.stderr
     counts = job_counts(out)
-    # 4 units x the published models' chains (lemay2021, also named by preprocessing.run, and stanford2023)
-    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4 * 2
+    # 4 units, each job running the published models' chains (lemay2021, also named by preprocessing.run,
+    # stanford2023 and zhuo2022)
+    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4
+    for chain in ("lemay2021", "stanford2023", "zhuo2022"):
+        assert f"{results}/preprocessed/{chain}/sub-03/anat/sub-03_desc-preproc_T2w.nii.gz" in out
     assert f"{results}/registration/sub-01/ses-post/anat/sub-01_ses-post_space-T2w_T1w.nii.gz" in out
     assert f"{results}/preprocessed/lemay2021/sub-03/anat/sub-03_desc-preproc_dseg.nii.gz" in out
     # The per-structure files are the label inputs of a unit.
