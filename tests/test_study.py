@@ -27,14 +27,14 @@ def test_config_yaml_holds_no_demo_entry_that_a_users_config_would_inherit():
 def test_a_study_on_its_own_data_trains_the_published_methods_with_the_papers_values():
     config = _config_yaml()
     study = study_models(config["models"], config["preprocessing"], is_demo=False)
-    assert study.run == list(PUBLISHED_MODELS) == ["lemay2021", "lemay2021single", "stanford2023"]
+    assert study.run == list(PUBLISHED_MODELS) == ["lemay2021", "lemay2021single", "stanford2023", "zhuo2022"]
     assert study.definitions == {} and study.chains == {}
     assert study.notes == [
         "models.run not set: training the published methods lemay2021, lemay2021single, "
-        "stanford2023 with the papers' values"
+        "stanford2023, zhuo2022 with the papers' values"
     ]
     chains = {resolve_model(name, study.definitions)["chain"] for name in study.run}
-    assert chains == {"lemay2021", "stanford2023"}
+    assert chains == {"lemay2021", "stanford2023", "zhuo2022"}
     lesion = resolve_model("lemay2021", study.definitions)["stages"]["lesion"]["training"]
     assert lesion["max_epochs"] == 200 and lesion["lr"] == 1.0e-3
 
@@ -42,13 +42,21 @@ def test_a_study_on_its_own_data_trains_the_published_methods_with_the_papers_va
 def test_the_demo_study_trains_its_cpu_sized_entries_and_says_so():
     config = _config_yaml()
     study = study_models(config["models"], config["preprocessing"], is_demo=True)
-    assert study.run == ["cascade", "singlestage", "unet"]
+    assert study.run == ["cascade", "singlestage", "unet", "multiresunet"]
     assert set(study.chains) == {"lemaydemo", "demofine", "stanforddemo"}
     cascade = resolve_model("cascade", study.definitions)
     # The multi-resolution cascade: the cord on the coarse demo grid, the lesions on the paper's.
     assert cascade["chain"] == "demofine" and cascade["stages"]["cord"]["chain"] == "lemaydemo"
     assert cascade["stages"]["lesion"]["training"]["sampling"] == "classes"
-    assert len(study.notes) == 1 and "CPU-sized models cascade, singlestage, unet" in study.notes[0]
+    assert (
+        len(study.notes) == 1
+        and "CPU-sized models cascade, singlestage, unet, multiresunet" in study.notes[0]
+    )
+    # Zhuo et al.'s 2-D network, slice by slice on the coarse demo grid's sagittal slices.
+    slices = resolve_model("multiresunet", study.definitions)
+    assert slices["preset"] == "zhuo2022" and slices["chain"] == "lemaydemo"
+    assert slices["stages"]["lesion"]["network"]["architecture"] == "multiresunet"
+    assert slices["stages"]["lesion"]["training"]["inputs"] == ["T2w"]
 
 
 def test_on_the_demo_a_config_changes_the_demo_entries_key_by_key():

@@ -33,7 +33,7 @@ PROFILE = REPO / "profiles" / "slurm"
 # The Snakefile's localrules among the targets: `all`, and the derivative folders' metadata files
 # (a JSON or TSV each, not worth a SLURM job).
 LOCAL_RULES = {"all", "derivative_description", "dseg_lookup"}
-GPU_RULES = {"train_model", "predict", "predict_cascade"}
+GPU_RULES = {"train_model", "predict", "predict_cascade", "train_classifier"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
@@ -130,7 +130,8 @@ def test_every_non_local_job_went_through_sbatch(runs):
         "rule_make_splits",
         "rule_per_case_metrics",
     } <= set(kinds)
-    assert kinds.count("rule_train_model") == 2 * 3  # 2 splits x (cascade cord + lesion, singlestage)
+    assert kinds.count("rule_train_model") == 2 * 3  # 2 splits x (cascade cord + lesion, multiresunet)
+    assert kinds.count("rule_train_classifier") == 2  # the DenseNet of each split
     assert kinds.count("rule_predict_cascade") == kinds.count("rule_predict") == 4  # every test unit
     groups = [k for k in kinds if k.startswith("group_")]
     assert len(groups) == 1, kinds

@@ -11,6 +11,8 @@ from monai.bundle import ConfigParser
 from spinetumor.export import bundle
 from spinetumor.export.folder import ModelFolderError, open_model
 from spinetumor.export.jobs import export_model
+from spinetumor.models.definitions import resolve_model
+from spinetumor.models.spec import downsampling_factors
 from spinetumor.provenance import sha256_file
 from tests.export.tinymodel import EXPORT_STEPS
 from tests.modelstudy import tiny_cascade
@@ -78,6 +80,21 @@ def test_monai_reads_the_bundle_metadata(exported):
     assert meta["monai_version"] == monai.__version__ and meta["pytorch_version"] == torch.__version__
     readme = (exported["folder"] / bundle.README).read_text()
     assert "| 1 | lesion | 3 | 1 |" in readme and "spinetumor predict --model" in readme
+    # The input shape the lesion network takes: each axis a multiple of its own downsampling.
+    config = json.loads((exported["folder"] / bundle.CONFIG).read_text())
+    spec = {"in_channels": 2, "out_channels": 4, **config["model"]["stages"]["lesion"]["network"]}
+    expected = [f"{f}*n" for f in downsampling_factors(spec)]
+    assert image["spatial_shape"] == pred["spatial_shape"] == expected
+
+
+@pytest.mark.parametrize(("preset", "shape"), [("lemay2021", "16 16 16"), ("zhuo2022", "16 16 1")])
+def test_the_metadatas_input_shape_follows_the_network(preset, shape):
+    model = resolve_model(preset)
+    training = model["stages"]["lesion"]["training"]
+    config = {"model": model, "contrasts": training["inputs"], "outputs": training["targets"], "folds": [0]}
+    meta = bundle.metadata(config, {}, "test")
+    image = meta["network_data_format"]["inputs"]["image"]
+    assert image["spatial_shape"] == [f"{n}*n" for n in shape.split()]
 
 
 def test_open_model_checks_the_folder(exported, tmp_path):

@@ -58,3 +58,19 @@ def test_onnx_without_exported_networks_says_what_to_run(exported, tmp_path, cap
     assert main([*argv, "--out", str(tmp_path / "out"), "--onnx"]) == 2
     assert "run `spinetumor export-onnx --model" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_slice_by_slice_network_keeps_dynamic_axes_in_onnx(tmp_path):
+    # The 2-D MultiResUNet reshapes B x slices into one batch: the export must not freeze either.
+    import torch
+
+    from spinetumor.export.onnx_networks import OnnxNetwork, _export_one
+    from spinetumor.models.multiresunet import MultiResUNet, SliceWise
+
+    torch.manual_seed(0)
+    net = SliceWise(MultiResUNet(1, 4, filters=6, depth=2)).eval()
+    assert _export_one(net, torch.randn(1, 1, 16, 16, 4), tmp_path / "net.onnx") < 1e-4
+    other = torch.randn(2, 1, 24, 32, 7)
+    with torch.inference_mode():
+        expected = net(other).numpy()
+    assert np.abs(OnnxNetwork(tmp_path / "net.onnx")(other).numpy() - expected).max() < 1e-4

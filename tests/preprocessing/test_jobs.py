@@ -11,7 +11,7 @@ import pytest
 
 from spinetumor.io import save_nifti, voxel_sizes
 from spinetumor.preprocessing.chains import preset
-from spinetumor.preprocessing.jobs import preprocess_subject
+from spinetumor.preprocessing.jobs import preprocess_chains, preprocess_subject
 from spinetumor.preprocessing.native import to_native
 from tests.preprocessing.helpers import arr, dice, write_subject
 
@@ -53,6 +53,40 @@ def test_preprocess_subject_writes_outputs_and_geometry(tmp_path):
         assert written.get_data_dtype() == (np.float32 if key in ("T2w", "T1w") else np.uint8)
     back = to_native(nib.load(outputs["dseg"]), nib.load(paths["T2w"]), order=0)
     assert dice(arr(back), arr(nib.load(paths["dseg"]))) > 0.9
+
+
+def test_every_chain_of_a_unit_in_one_job_gives_what_each_chain_gives_alone(tmp_path):
+    _, _, paths = write_subject(tmp_path)
+    chains = {"fine": preset("lemay2021")["steps"], "coarse": preset("cordcoarse")["steps"]}
+    outputs = {
+        name: {
+            **{k: tmp_path / name / f"{k}.nii.gz" for k in paths},
+            "geometry": tmp_path / name / "geometry.json",
+        }
+        for name in chains
+    }
+    records = preprocess_chains(paths, chains, outputs)
+    assert list(records) == ["fine", "coarse"]
+    alone = {k: tmp_path / "alone" / f"{k}.nii.gz" for k in paths}
+    preprocess_subject(
+        paths["T2w"],
+        paths["T1w"],
+        paths["dseg"],
+        paths["cord"],
+        chains["coarse"],
+        alone,
+        tmp_path / "alone" / "geometry.json",
+    )
+    for key in paths:
+        np.testing.assert_array_equal(arr(nib.load(outputs["coarse"][key])), arr(nib.load(alone[key])))
+    assert nib.load(outputs["fine"]["T2w"]).shape == (512, 256, 32)
+    assert records["coarse"]["preprocessed"]["shape"] == [256, 128, 16]
+    # A failing chain is named; a chain without destinations is refused before any work.
+    bad = {"fine": chains["fine"], "broken": [{"name": "resample", "spacing_mm": [1.0, 1.0]}]}
+    with pytest.raises(ValueError, match="chain broken"):
+        preprocess_chains(paths, bad, {**outputs, "broken": outputs["coarse"]})
+    with pytest.raises(ValueError, match=r"no destinations for the chain\(s\) \['broken'\]"):
+        preprocess_chains(paths, bad, outputs)
 
 
 def test_preprocess_subject_rejects_mismatched_grid_naming_file(tmp_path):

@@ -19,7 +19,7 @@ SPINETUMOR = str(Path(sys.executable).with_name("spinetumor"))
 
 def test_each_model_is_exported_with_the_studys_weights(tiny_run):
     splits = sorted(set(pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")["split"]))
-    for name, stages in (("cascade", ["cord", "lesion"]), ("singlestage", ["lesion"])):
+    for name, stages in (("cascade", ["cord", "lesion"]), ("multiresunet", ["lesion"])):
         model = open_model(tiny_run / "export" / name)  # checks every file against the manifest
         assert model.folds == splits and model.stages == stages
         for k in splits:

@@ -79,11 +79,13 @@ def test_a_users_dataset_is_never_written_and_gets_the_published_methods(real_sp
     assert "demo_subject" not in out and "demo_dataset" not in out
     # The papers' methods and chains, never the demo's shrunken ones.
     assert (
-        "models.run not set: training the published methods lemay2021, lemay2021single, stanford2023" in out
+        "models.run not set: training the published methods lemay2021, lemay2021single, stanford2023, "
+        "zhuo2022" in out
     )
     assert (
         f"{results}/preprocessed/lemay2021/sub-001/" in out
         and f"{results}/preprocessed/stanford2023/sub-002/" in out
+        and f"{results}/preprocessed/zhuo2022/sub-002/" in out
     )
     assert "lemaydemo" not in out and "stanforddemo" not in out
 

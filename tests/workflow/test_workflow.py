@@ -58,8 +58,8 @@ def test_dry_run_of_the_whole_default_study(tmp_path):
     assert counts["demo_subject"] == 15 and counts["demo_dataset"] == 1
     assert counts["validate_subject"] == 15 and counts["register_t1w"] == 15
     assert counts["cord_mask"] == 15 and counts["standardize_labels"] == 15
-    # 15 subjects x the demo models' 3 chains (lemaydemo, demofine, stanforddemo)
-    assert counts["preprocess_subject"] == 45
+    # 15 subjects, each job running the demo models' 3 chains (lemaydemo, demofine, stanforddemo)
+    assert counts["preprocess_subject"] == 15
     assert counts["make_splits"] == 1 and counts["all"] == 1
 
 
@@ -113,7 +113,7 @@ def test_tiny_study_preprocessed_volumes_and_round_trip(tiny_run):
 def test_tiny_study_predicts_every_test_unit_of_every_split_with_every_model(tiny_run):
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     tests = splits[splits.role == "test"]
-    for model in ("cascade", "singlestage"):
+    for model in ("cascade", "multiresunet"):
         found = sorted((tiny_run / "predictions" / model).glob("split-*/sub-*/anat/*_dseg.nii.gz"))
         expected = sorted(
             tiny_run
@@ -146,7 +146,7 @@ def test_tiny_study_predicts_every_test_unit_of_every_split_with_every_model(tin
 def test_no_test_subject_reaches_any_training_step_of_its_split(tiny_run):
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     runs = sorted((tiny_run / "models").glob("*/split-*/*/model.pt"))
-    assert len(runs) == 2 * (2 + 1)  # 2 splits x (cascade: cord + lesion; singlestage)
+    assert len(runs) == 2 * (2 + 1)  # 2 splits x (cascade: cord + lesion; multiresunet)
     for run in runs:
         split = int(run.parts[-3].removeprefix("split-"))
         roles = splits[splits.split == split].groupby("role")["subject"].apply(set)
@@ -184,7 +184,7 @@ def test_tiny_study_evaluation_tables_and_figures(tiny_run):
     ]
     splits = pd.read_csv(tiny_run / "splits" / "splits.tsv", sep="\t")
     tests = {(row.split, row.subject) for row in splits[splits.role == "test"].itertuples()}
-    for model in ("cascade", "singlestage"):
+    for model in ("cascade", "multiresunet"):
         rows = per_case[per_case.model == model]
         assert set(zip(rows.split, rows.subject)) == tests
         assert set(rows.label) == {"tumor", "edema", "cavity", "whole"}
@@ -205,7 +205,7 @@ def test_tiny_study_evaluation_tables_and_figures(tiny_run):
     for row in whole.itertuples():
         assert row.pathology == participants.at[row.subject, "pathology"]
     comparison = pd.read_csv(tables / "model_comparison.tsv", sep="\t")
-    assert {("cascade", "singlestage")} == set(zip(comparison.model_a, comparison.model_b))
+    assert {("cascade", "multiresunet")} == set(zip(comparison.model_a, comparison.model_b))
     assert "all" in set(comparison.group)
     cord = pd.read_csv(tables / "cord_localisation.tsv", sep="\t", na_values=["n/a"])
     assert set(zip(cord.split, cord.subject)) == tests and cord.cord_dice.between(0, 1).all()
@@ -221,7 +221,7 @@ def test_tiny_study_calibration_of_the_test_probabilities(tiny_run):
     tests = splits[splits.role == "test"]
     table = pd.read_csv(tiny_run / "tables" / "calibration.tsv", sep="\t", na_values=["n/a"])
     assert set(zip(table.model, table.region)) == {
-        (m, r) for m in ("cascade", "singlestage") for r in ("all", "lesion")
+        (m, r) for m in ("cascade", "multiresunet") for r in ("all", "lesion")
     }
     gaps, total = np.zeros(10), np.zeros(10)
     positives = np.zeros(10)
@@ -464,8 +464,11 @@ def test_dry_run_with_sessions_and_per_structure_labels(tmp_path):
     )
     out = proc.stdout + proc.stderr
     counts = job_counts(out)
-    # 4 units x the published models' chains (lemay2021, also named by preprocessing.run, and stanford2023)
-    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4 * 2
+    # 4 units, each job running the published models' chains (lemay2021, also named by preprocessing.run,
+    # stanford2023 and zhuo2022)
+    assert counts["validate_subject"] == 4 and counts["preprocess_subject"] == 4
+    for chain in ("lemay2021", "stanford2023", "zhuo2022"):
+        assert f"{results}/preprocessed/{chain}/sub-03/anat/sub-03_desc-preproc_T2w.nii.gz" in out
     assert f"{results}/registration/sub-01/ses-post/anat/sub-01_ses-post_space-T2w_T1w.nii.gz" in out
     assert f"{results}/preprocessed/lemay2021/sub-03/anat/sub-03_desc-preproc_dseg.nii.gz" in out
     # The per-structure files are the label inputs of a unit.
@@ -784,7 +787,7 @@ def test_provenance_names_every_run_and_every_metric_joins_to_its_weights(tiny_j
     assert list(provenance.columns) == [*fixed, "epochs", "best_epoch", "code_version", *library_versions()]
     # One row per model x split x stage, and the job read exactly those runs' weights and summaries.
     splits = sorted(set(pd.read_csv(results / "splits" / "splits.tsv", sep="\t").split))
-    runs = [("cascade", "cord"), ("cascade", "lesion"), ("singlestage", "lesion")]
+    runs = [("cascade", "cord"), ("cascade", "lesion"), ("multiresunet", "lesion")]
     keys = list(zip(provenance.model, provenance.split, provenance.stage))
     assert sorted(keys) == sorted((model, k, stage) for k in splits for model, stage in runs)
     read = [results / row.checkpoint for row in provenance.itertuples()]

@@ -211,8 +211,12 @@ REGISTRATION_TABLE = f"{RESULTS}/tables/registration.tsv"
 CORD_MASK = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.nii.gz"
 CORD_JSON = f"{RESULTS}/cordmask/{{subpath}}/anat/{{prefix}}_space-T2w_label-SC_mask.json"
 PREPROC = f"{st_layout.preprocessed_dir(RESULTS, '{chain}')}/{st_layout.UNIT_PREPROC}"
-# The preprocessing rule's outputs: one per file kind, named by the kind in lower case.
-PREPROC_OUTPUTS = {kind.lower(): st_layout.preprocessed_file(PREPROC, kind) for kind in st_layout.PREPROC_KINDS}
+# The preprocessing rule's outputs: one per chain and file kind, named CHAIN_KIND (kind in lower case).
+PREPROC_OUTPUTS = {
+    f"{chain}_{kind.lower()}": st_layout.preprocessed_file(PREPROC.replace("{chain}", chain), kind)
+    for chain in CHAINS
+    for kind in st_layout.PREPROC_KINDS
+}
 SPLITS_TSV = f"{RESULTS}/splits/splits.tsv"
 # Per model, split and stage: the run folder (checkpoints, training log) and its final outputs.
 MODEL_DIR = st_layout.model_run_dir(RESULTS, "{model}", "{split}", "{stage}")
@@ -367,11 +371,6 @@ def prediction_derivative_metadata(wildcards):
 def registration_targets(wildcards):
     """Every unit's registered T1w and QC figure, and the table that flags failed registrations."""
     return [unit_path(p, u) for u in valid_units() for p in (REG_T1W, REG_QC)] + [REGISTRATION_TABLE]
-
-
-def chain_steps(wildcards):
-    """The steps of a preprocessing chain (checked once, at start: CHAIN_STEPS)."""
-    return CHAIN_STEPS[wildcards.chain]
 
 
 def demo_root(path, levels):

@@ -1,4 +1,6 @@
-# Preprocessing chains (presets: lemay2021, stanford2023) on the T2w grid's volumes.
+# Preprocessing chains (presets: lemay2021, stanford2023, zhuo2022, ...) on the T2w grid's volumes: every
+# chain of the study in one job per unit (a job's start, importing torch and MONAI, costs more than a
+# chain on the demo's volumes); a change to any chain's steps reruns the unit's job.
 
 
 rule preprocess_subject:
@@ -11,11 +13,11 @@ rule preprocess_subject:
     output:
         **PREPROC_OUTPUTS,
     params:
-        steps=chain_steps,
+        chains=CHAIN_STEPS,
     log:
-        f"{LOGS}/preprocessed/{{chain}}/{{subpath}}/{{prefix}}.log",
+        f"{LOGS}/preprocessed/{{subpath}}/{{prefix}}.log",
     benchmark:
-        f"{BENCH}/preprocessed/{{chain}}/{{subpath}}/{{prefix}}.tsv"
+        f"{BENCH}/preprocessed/{{subpath}}/{{prefix}}.tsv"
     conda:
         f"{ENVS}/torch.yaml"
     group:

@@ -1,18 +1,18 @@
-"""Run one preprocessing chain on a subject's co-registered volumes."""
+"""Run every preprocessing chain of the study on a subject's co-registered volumes."""
 
 from spinetumor import smk
 from spinetumor.preprocessing import jobs
 
-out = snakemake.output
+inp, out = snakemake.input, snakemake.output
+kinds = {"T2w": "t2w", "T1w": "t1w", "dseg": "dseg", "cord": "cord", "geometry": "geometry"}
 smk.run(
     snakemake,
-    jobs.preprocess_subject,
-    snakemake.input.t2w,
-    snakemake.input.t1w,
-    snakemake.input.dseg,
-    snakemake.input.cord,
-    snakemake.params.steps,
-    {"T2w": out.t2w, "T1w": out.t1w, "dseg": out.dseg, "cord": out.cord},
-    out.geometry,
+    jobs.preprocess_chains,
+    {"T2w": inp.t2w, "T1w": inp.t1w, "dseg": inp.dseg, "cord": inp.cord},
+    snakemake.params.chains,
+    {
+        chain: {kind: out[f"{chain}_{key}"] for kind, key in kinds.items()}
+        for chain in snakemake.params.chains
+    },
     threads=snakemake.threads,
 )

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: The models a study on its own data trains when `models.run` is not set.
-PUBLISHED_MODELS: tuple[str, ...] = ("lemay2021", "lemay2021single", "stanford2023")
+PUBLISHED_MODELS: tuple[str, ...] = ("lemay2021", "lemay2021single", "stanford2023", "zhuo2022")
 #: The demo study's models and chains.
 DEMO_STUDY_FILE = Path(__file__).with_name("demo_study.yaml")
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spinetumor import LABELS
+from spinetumor.models.spec import downsampling_factors
 
 __all__ = [
     "CONFIG",
@@ -103,9 +104,17 @@ def metadata(config: Mapping[str, Any], versions: Mapping[str, str], code_versio
     }
 
 
+def _spatial_shape(config: Mapping[str, Any]) -> list[str]:
+    """The lesion network's input shape in the bundle's terms: each axis a multiple of its downsampling."""
+    network = config["model"]["stages"]["lesion"]["network"]
+    spec = {"in_channels": len(config["contrasts"]), "out_channels": len(config["outputs"]), **network}
+    return [f"{factor}*n" for factor in downsampling_factors(spec)]
+
+
 def _data_format(config: Mapping[str, Any]) -> dict[str, Any]:
     """The lesion network's inputs and outputs, in the bundle metadata's terms."""
     labels = {str(value): name for name, value in LABELS.items()}
+    shape = _spatial_shape(config)
     return {
         "inputs": {
             "image": {
@@ -113,7 +122,7 @@ def _data_format(config: Mapping[str, Any]) -> dict[str, Any]:
                 "format": "magnitude",
                 "modality": "MR",
                 "num_channels": len(config["contrasts"]),
-                "spatial_shape": ["8*n", "8*n", "4*n"],
+                "spatial_shape": shape,
                 "dtype": "float32",
                 "value_range": [],
                 "is_patch_data": True,
@@ -125,7 +134,7 @@ def _data_format(config: Mapping[str, Any]) -> dict[str, Any]:
                 "type": "image",
                 "format": "segmentation",
                 "num_channels": len(config["outputs"]),
-                "spatial_shape": ["8*n", "8*n", "4*n"],
+                "spatial_shape": shape,
                 "dtype": "float32",
                 "value_range": [0, 1],
                 "is_patch_data": True,

@@ -14,19 +14,21 @@ from typing import Any
 import torch
 from monai.networks.nets import DynUNet, UNet
 
+from spinetumor.models.multiresunet import MultiResUNet, SliceWise
 from spinetumor.models.spec import dynunet_filters, resolve_spec
 
 __all__ = ["build_network"]
 
 
 def build_network(spec: Mapping[str, Any]) -> torch.nn.Module:
-    """Build the 3-D segmentation network that ``spec`` describes.
+    """Build the segmentation network of 3-D volumes that ``spec`` describes.
 
     Args:
         spec: Network spec (:mod:`spinetumor.models.spec`); defaults are filled in.
 
     Returns:
-        An untrained MONAI ``UNet`` or ``DynUNet`` (outputs are logits).
+        An untrained MONAI ``UNet`` or ``DynUNet``, or a 2-D MultiResUNet run slice by
+        slice (:class:`~spinetumor.models.multiresunet.SliceWise`); outputs are logits.
 
     Raises:
         ValueError: the spec is invalid (see :func:`resolve_spec`).
@@ -44,6 +46,16 @@ def build_network(spec: Mapping[str, Any]) -> torch.nn.Module:
             num_res_units=spec["num_res_units"],
             dropout=spec["dropout"],
         )
+    if spec["architecture"] == "multiresunet":
+        net = MultiResUNet(
+            spec["in_channels"],
+            spec["out_channels"],
+            filters=spec["filters"],
+            alpha=spec["alpha"],
+            depth=spec["depth"],
+            dropout=spec["dropout"],
+        )
+        return SliceWise(net, spec["slice_axis"])
     return DynUNet(
         spatial_dims=3,
         in_channels=spec["in_channels"],

@@ -164,4 +164,32 @@ PRESETS: dict[str, dict[str, Any]] = {
             "assemble": "independent",
         },
     },
+    # Zhuo et al. 2022: a 2-D MultiResUNet on sagittal T2w slices, one by one, over the whole
+    # field of view. The paper gives no training recipe nor label set beyond "lesion"; ours are
+    # the settings' defaults (Adam at 1e-3, cosine) and Lemay's four channels, so that its
+    # maps go through the same post-processing and per-structure tables as the other models.
+    "zhuo2022": {
+        "type": "single_stage",
+        "chain": "zhuo2022",
+        "stages": {
+            "lesion": {
+                "network": {"architecture": "multiresunet", "filters": 32, "alpha": 1.67, "depth": 4},
+                "training": {
+                    **_LEMAY_TRAINING,
+                    "inputs": ["T2w"],
+                    "targets": ["tumor", "edema", "cavity", "whole"],
+                    "batch_size": 16,
+                    "patch_size": [256, 256, 1],  # one sagittal slice per patch
+                    "patches_per_volume": 8,
+                    "sampling": "foreground",
+                    "pos_neg_ratio": 1.0,
+                    # No 3-D affine: it would blend a one-slice patch with the padding around it.
+                    "augmentation": {"prob": 0.0, "intensity_scale": 0.1, "intensity_shift": 0.1},
+                },
+            }
+        },
+        # Every slice of a scan in one batch of the 2-D network.
+        "inference": {"patch_size": None, "overlap": 0.0, "batch_size": 1, "blend_mode": "constant"},
+        "postprocessing": _LEMAY_POSTPROCESSING,
+    },
 }

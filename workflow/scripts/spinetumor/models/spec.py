@@ -5,7 +5,7 @@ A network is described by a plain mapping (a *spec*), which
 workflow can check every model when it starts;
 :func:`spinetumor.models.networks.build_network` builds it.
 
-Two architectures, both 3-D and both from MONAI:
+Three architectures, two 3-D ones from MONAI and a 2-D one of our own:
 
 * ``unet``: MONAI's ``UNet`` as used by the Stanford study (channels
   16-256, four stride-2 levels, 3x3x3 kernels).
@@ -14,6 +14,9 @@ Two architectures, both 3-D and both from MONAI:
   ReLU, dropout and deep supervision. ``depth`` counts the downsamplings; the
   first level keeps full resolution (stride 1) and each further level halves
   it, with ``base_filters`` doubling per level up to ``max_filters``.
+* ``multiresunet``: the 2-D MultiResUNet of Zhuo et al. (2022), run on each
+  slice along ``slice_axis`` (:mod:`spinetumor.models.multiresunet`; MONAI
+  has none).
 
 Keys of a network spec (defaults in brackets):
 
@@ -29,6 +32,10 @@ Keys of a network spec (defaults in brackets):
   design], ``res_block`` [false], and for anisotropic designs ``strides``
   and ``kernel_size`` (``depth + 1`` entries, each an int or a per-axis list;
   default strides ``[1, 2, 2, ...]``, kernels 3).
+* ``multiresunet``: ``filters`` [32] (of the first level, doubling per
+  level), ``alpha`` [1.67], ``depth`` [4] (poolings of each slice),
+  ``slice_axis`` [2] (right-left on the ``SAR`` grids: sagittal slices),
+  ``dropout`` [0.0].
 
 This module also names the losses (:data:`LOSSES`) that
 :func:`spinetumor.models.losses.build_loss` builds, so that the training
@@ -50,7 +57,7 @@ __all__ = [
     "resolve_spec",
 ]
 
-ARCHITECTURES: tuple[str, ...] = ("unet", "dynunet")
+ARCHITECTURES: tuple[str, ...] = ("unet", "dynunet", "multiresunet")
 
 #: Loss names of :func:`spinetumor.models.losses.build_loss`.
 LOSSES: tuple[str, ...] = ("dice", "dice_bce")
@@ -78,6 +85,7 @@ NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
         "strides": None,
         "kernel_size": None,
     },
+    "multiresunet": {"filters": 32, "alpha": 1.67, "depth": 4, "slice_axis": 2, "dropout": 0.0},
 }
 
 
@@ -149,6 +157,21 @@ def _resolve_dynunet(spec: dict[str, Any], given: Mapping[str, Any]) -> dict[str
     return spec
 
 
+def _resolve_multiresunet(spec: dict[str, Any]) -> dict[str, Any]:
+    spec["filters"] = _positive_int(spec["filters"], "filters")
+    spec["depth"] = _positive_int(spec["depth"], "depth")
+    alpha = spec["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha * spec["filters"] < 6:
+        raise ValueError(
+            f"network spec: alpha * filters must be a number >= 6 (each of a MultiRes block's three "
+            f"convolutions needs a filter), got alpha {alpha!r} with filters {spec['filters']}"
+        )
+    spec["alpha"] = float(alpha)
+    if spec["slice_axis"] not in (0, 1, 2) or isinstance(spec["slice_axis"], bool):
+        raise ValueError(f"network spec: slice_axis must be 0, 1 or 2, got {spec['slice_axis']!r}")
+    return spec
+
+
 def resolve_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a network spec and fill in its defaults.
 
@@ -184,6 +207,8 @@ def resolve_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     resolved["dropout"] = _dropout(resolved["dropout"])
     if arch == "unet":
         return _resolve_unet(resolved)
+    if arch == "multiresunet":
+        return _resolve_multiresunet(resolved)
     return _resolve_dynunet(resolved, spec)
 
 
@@ -203,6 +228,10 @@ def downsampling_factors(spec: Mapping[str, Any]) -> tuple[int, int, int]:
         ``unet`` and for a depth-4 ``dynunet``).
     """
     spec = resolve_spec(spec)
+    if spec["architecture"] == "multiresunet":  # each slice pooled depth times; none across slices
+        factors = [2 ** spec["depth"]] * 3
+        factors[spec["slice_axis"]] = 1
+        return (factors[0], factors[1], factors[2])
     factors = [1, 1, 1]
     for stride in spec["strides"]:
         per_axis = stride if isinstance(stride, list) else [stride] * 3

@@ -83,6 +83,16 @@ _PRESETS: dict[str, dict[str, Any]] = {
             {"name": "pad", "shape": [128, 128, 32]},
         ]
     },
+    # Zhuo et al. 2022 segment sagittal T2w slices in 2-D: the sagittal plane is resized to
+    # 256 x 256 and the acquired R-L slices are kept as they are (no interpolation across
+    # slices); z-score. The paper's in-plane matrix is not reported; 256 is our documented choice.
+    "zhuo2022": {
+        "steps": [
+            {"name": "reorient", "axcodes": "SAR"},
+            {"name": "resize", "shape": [256, 256, -1], "anti_aliasing": True},
+            {"name": "zscore", "nonzero": False},
+        ]
+    },
 }
 
 
@@ -246,7 +256,7 @@ def preset(name: str) -> dict[str, Any]:
     """Return a published method's preprocessing chain as a config dict.
 
     Args:
-        name: ``"lemay2021"``, ``"stanford2023"`` or ``"cordcoarse"`` (ours).
+        name: ``"lemay2021"``, ``"stanford2023"``, ``"zhuo2022"`` or ``"cordcoarse"`` (ours).
 
     Returns:
         A deep copy of ``{"steps": [...]}``, safe to modify.

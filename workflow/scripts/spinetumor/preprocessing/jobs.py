@@ -1,4 +1,10 @@
-"""The preprocessing stage's job: what the workflow's script calls to preprocess one subject."""
+"""The preprocessing stage's job: what the workflow's script calls to preprocess one subject.
+
+:func:`preprocess_chains` runs every chain of the study on one unit in one job
+(one process start, and torch and MONAI imported once, instead of once per
+chain: that start is most of a chain's cost on the demo's volumes);
+:func:`preprocess_subject` runs one chain.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from spinetumor.preprocessing.chains import validate_chain
 from spinetumor.preprocessing.preprocessing import run_chain
 from spinetumor.preprocessing.volumes import SubjectVolumes, check_grids
 
-__all__ = ["preprocess_subject"]
+__all__ = ["preprocess_chains", "preprocess_subject"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +100,49 @@ def preprocess_subject(
         geometry["preprocessed"]["axcodes"],
     )
     return geometry
+
+
+def preprocess_chains(
+    inputs: Mapping[str, Path | None],
+    chains: Mapping[str, Sequence[Mapping[str, Any]]],
+    outputs: Mapping[str, Mapping[str, Path]],
+    threads: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Every chain on one subject's files (:func:`preprocess_subject` per chain).
+
+    Args:
+        inputs: ``T2w``, ``T1w``, ``dseg`` and ``cord`` files (None: not given).
+        chains: Chain name to its steps.
+        outputs: Chain name to its destinations: the keys of the inputs given,
+            and ``geometry``.
+        threads: CPU threads.
+
+    Returns:
+        Chain name to its geometry record.
+
+    Raises:
+        ValueError: a chain without destinations, or as :func:`preprocess_subject`
+            (the message names the chain).
+    """
+    missing = sorted(set(chains) - set(outputs))
+    if missing:
+        raise ValueError(f"no destinations for the chain(s) {missing}")
+    records = {}
+    for name, steps in chains.items():
+        files = dict(outputs[name])
+        geometry = files.pop("geometry")
+        logger.info("chain %s", name)
+        try:
+            records[name] = preprocess_subject(
+                inputs["T2w"],
+                inputs.get("T1w"),
+                inputs.get("dseg"),
+                inputs.get("cord"),
+                steps,
+                files,
+                geometry,
+                threads=threads,
+            )
+        except ValueError as exc:
+            raise ValueError(f"chain {name}: {exc}") from exc
+    return records
