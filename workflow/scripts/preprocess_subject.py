@@ -1,10 +1,12 @@
 """Run every preprocessing chain of the study on a subject's co-registered volumes."""
 
 from spinetumor import smk
+from spinetumor.layout import PREPROC_KINDS
 from spinetumor.preprocessing import jobs
 
 inp, out = snakemake.input, snakemake.output
-kinds = {"T2w": "t2w", "T1w": "t1w", "dseg": "dseg", "cord": "cord", "geometry": "geometry"}
+# The rule names each output CHAIN_KIND, the kind in lower case (common.smk, PREPROC_OUTPUTS).
+kinds = {kind: kind.lower() for kind in PREPROC_KINDS}
 smk.run(
     snakemake,
     jobs.preprocess_chains,

@@ -34,6 +34,7 @@ from spinetumor.classification.tables import (
     confusion_figure,
     metrics_table,
     paper_table,
+    prediction_table,
     roc_figure,
 )
 from spinetumor.data.participants import read_participants
@@ -142,8 +143,7 @@ def classify_split(
     rows = []
     for name, task in tasks.items():
         rows += _task_predictions(name, task, features, classes.get(task["column"], {}), split, seed)
-    probability_columns = sorted({k for row in rows for k in row if k.startswith("p_")})
-    table = pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, *probability_columns])
+    table = prediction_table(rows)
     write_tsv(table, out_predictions)
     return table
 

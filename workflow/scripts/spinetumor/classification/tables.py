@@ -38,11 +38,20 @@ __all__ = [
     "confusion_figure",
     "metrics_table",
     "paper_table",
+    "prediction_table",
     "roc_figure",
 ]
 
 #: The columns of a split's prediction table before the class probabilities (``p_<class>``).
 PREDICTION_COLUMNS: tuple[str, ...] = ("task", "model", "split", "subject", "participant", "true_class")
+
+
+def prediction_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A split's prediction table: :data:`PREDICTION_COLUMNS`, then every row's ``p_<class>`` columns, sorted."""
+    probability_columns = sorted({k for row in rows for k in row if k.startswith("p_")})
+    return pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, *probability_columns])
+
+
 #: The columns of ``classification_metrics.tsv``.
 METRIC_COLUMNS: tuple[str, ...] = ("task", "model", "split", "metric", "value", "ci_low", "ci_high")
 

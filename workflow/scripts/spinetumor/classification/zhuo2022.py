@@ -31,7 +31,7 @@ from spinetumor.classification.crops import LesionCrop, lesion_crop, samples
 from spinetumor.classification.densenet import FitResult, Samples, fit, predict_units
 from spinetumor.classification.jobs import task_classes
 from spinetumor.classification.settings import Zhuo2022Settings, zhuo2022_settings
-from spinetumor.classification.tables import PREDICTION_COLUMNS
+from spinetumor.classification.tables import prediction_table
 from spinetumor.evaluation.per_case import write_tsv
 from spinetumor.io import atomic_path
 from spinetumor.runtime import pick_device, torch_threads
@@ -196,8 +196,7 @@ def train_classifier(
             }
             test = [u for u in labelled if u["role"] == "test"]
             rows += _prediction_rows(name, result, test, crops, classes, settings, split)
-    probability_columns = sorted({k for row in rows for k in row if k.startswith("p_")})
-    table = pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, *probability_columns])
+    table = prediction_table(rows)
     write_tsv(table, outs["predictions"])
     write_tsv(
         pd.DataFrame(log_rows, columns=["task", "epoch", "train_loss", "val_loss", "seconds"]), outs["log"]
